@@ -1,0 +1,167 @@
+//! `Layout`: the persisted description of a local cluster (`DIR/cuttle.toml`).
+//!
+//! The top (`fsid`, `secret`, `[monitors]`) is the client configuration every command
+//! reads; `[local]` says how `cuttle cluster up` runs the daemons. The file is written
+//! once at creation (mode 0600: it holds the secret) and read by later commands.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ClusterError;
+
+/// Monitor timers for a local cluster (the same keys as the monitor's `[timing]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonTiming {
+    /// OSD heartbeat grace, seconds.
+    pub osd_heartbeat_grace_secs: u64,
+    /// Down → out interval, seconds.
+    pub osd_down_out_interval_secs: u64,
+    /// Raft heartbeat, ms.
+    pub raft_heartbeat_ms: u64,
+    /// Election timeout lower bound, ms.
+    pub election_timeout_min_ms: u64,
+    /// Election timeout upper bound, ms.
+    pub election_timeout_max_ms: u64,
+    /// Peer ping interval, ms.
+    pub ping_interval_ms: u64,
+    /// Map-change commit timeout, seconds.
+    pub write_timeout_secs: u64,
+}
+
+impl Default for MonTiming {
+    fn default() -> Self {
+        MonTiming {
+            osd_heartbeat_grace_secs: 20,
+            osd_down_out_interval_secs: 600,
+            raft_heartbeat_ms: 250,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            ping_interval_ms: 1000,
+            write_timeout_secs: 5,
+        }
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSpec {
+    /// Number of monitors (1, 3 or 5).
+    pub mons: usize,
+    /// Monitor timers.
+    pub timing: MonTiming,
+}
+
+impl Default for LocalSpec {
+    fn default() -> Self {
+        LocalSpec {
+            mons: 3,
+            timing: MonTiming::default(),
+        }
+    }
+}
+
+/// How `cuttle cluster up` runs this cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSection {
+    /// Monitor timers.
+    #[serde(default)]
+    pub mon_timing: MonTiming,
+}
+
+/// The whole `cuttle.toml` of a local cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Cluster identity.
+    pub fsid: Uuid,
+    /// Cluster secret, hex.
+    pub secret: String,
+    /// Monitor name → address.
+    pub monitors: BTreeMap<String, String>,
+    /// Local-run settings.
+    pub local: LocalSection,
+}
+
+/// Monitor names in creation order.
+pub const MON_NAMES: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+
+impl Layout {
+    /// Path of the file inside a cluster directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("cuttle.toml")
+    }
+
+    /// Reads the layout of the cluster in `dir`.
+    pub fn load(dir: &Path) -> Result<Layout, ClusterError> {
+        let path = Layout::path(dir);
+        if !path.exists() {
+            return Err(ClusterError::NoCluster {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ClusterError::Io {
+            what: "reading",
+            path: path.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ClusterError::BadLayout {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes the layout (0600).
+    pub fn save(&self, dir: &Path) -> Result<(), ClusterError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = Layout::path(dir);
+        let text = toml::to_string_pretty(self).map_err(|e| ClusterError::BadLayout {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let io = |source| ClusterError::Io {
+            what: "writing",
+            path: path.clone(),
+            source,
+        };
+        let tmp = path.with_extension("toml.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(b"# Cuttle local cluster: client settings, then how `cuttle cluster up` runs it.\n")
+            .map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// The monitor configuration file for monitor `name` (TOML for `cuttle-mon`).
+    pub fn mon_config(&self, dir: &Path, name: &str) -> String {
+        #[derive(Serialize)]
+        struct MonFile<'a> {
+            name: &'a str,
+            data_dir: PathBuf,
+            fsid: Uuid,
+            secret: &'a str,
+            monitors: &'a BTreeMap<String, String>,
+            timing: &'a MonTiming,
+        }
+        toml::to_string_pretty(&MonFile {
+            name,
+            data_dir: dir.join(format!("mon.{name}")),
+            fsid: self.fsid,
+            secret: &self.secret,
+            monitors: &self.monitors,
+            timing: &self.local.mon_timing,
+        })
+        .unwrap_or_default()
+    }
+}

@@ -1,0 +1,293 @@
+//! `LocalCluster`: create, start, stop and inspect the daemons of a cluster directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cuttle_client::{ClusterConf, MonClient};
+use cuttle_proto as pb;
+use cuttle_rpc::ClusterSecret;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ClusterError;
+use crate::layout::{Layout, LocalSection, LocalSpec, MON_NAMES};
+use crate::process;
+
+const MON_BIN: &str = "cuttle-mon";
+
+/// One daemon of the cluster and whether it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaemonState {
+    /// `mon.a`, `osd.0`...
+    pub name: String,
+    /// Pid from the pid file.
+    pub pid: Option<i32>,
+    /// Whether that pid is a live process of the right binary.
+    pub running: bool,
+    /// Address it serves on.
+    pub addr: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// A cluster directory and the daemons it describes.
+#[derive(Debug)]
+pub struct LocalCluster {
+    dir: PathBuf,
+    layout: Layout,
+    bin_dir: PathBuf,
+    /// Processes this handle started, so they can be reaped (no zombies).
+    children: Mutex<HashMap<String, Child>>,
+}
+
+impl LocalCluster {
+    /// Opens the cluster in `dir`.
+    pub fn open(dir: &Path) -> Result<LocalCluster, ClusterError> {
+        let layout = Layout::load(dir)?;
+        Ok(LocalCluster {
+            dir: dir.to_path_buf(),
+            layout,
+            bin_dir: process::bin_dir(),
+            children: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Creates a new cluster description in `dir` (which must not hold one): identity,
+    /// secret, ports and per-daemon configuration. Starts nothing.
+    pub fn create(dir: &Path, spec: &LocalSpec) -> Result<LocalCluster, ClusterError> {
+        if Layout::path(dir).exists() {
+            return LocalCluster::open(dir);
+        }
+        if spec.mons == 0 || spec.mons > MON_NAMES.len() {
+            return Err(ClusterError::BadLayout {
+                path: dir.to_path_buf(),
+                reason: format!("{} monitors requested; use 1 to 7", spec.mons),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
+            what: "creating",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut monitors = BTreeMap::new();
+        for name in MON_NAMES.iter().take(spec.mons) {
+            monitors.insert(name.to_string(), format!("127.0.0.1:{}", process::free_port()?));
+        }
+        let layout = Layout {
+            fsid: Uuid::new_v4(),
+            secret: ClusterSecret::generate().to_hex(),
+            monitors,
+            local: LocalSection {
+                mon_timing: spec.timing.clone(),
+            },
+        };
+        layout.save(dir)?;
+        let cluster = LocalCluster {
+            dir: dir.to_path_buf(),
+            layout,
+            bin_dir: process::bin_dir(),
+            children: Mutex::new(HashMap::new()),
+        };
+        cluster.write_daemon_configs()?;
+        Ok(cluster)
+    }
+
+    fn write_daemon_configs(&self) -> Result<(), ClusterError> {
+        for name in self.layout.monitors.keys() {
+            let path = self.dir.join(format!("mon.{name}.toml"));
+            std::fs::write(&path, self.layout.mon_config(&self.dir, name)).map_err(|source| {
+                ClusterError::Io {
+                    what: "writing",
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Uses daemon binaries from `dir` instead of the default location.
+    pub fn with_bin_dir(mut self, dir: PathBuf) -> LocalCluster {
+        self.bin_dir = dir;
+        self
+    }
+
+    /// The cluster directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cluster description.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Path of `cuttle.toml`.
+    pub fn conf_path(&self) -> PathBuf {
+        Layout::path(&self.dir)
+    }
+
+    /// Client configuration.
+    pub fn conf(&self) -> ClusterConf {
+        ClusterConf {
+            fsid: self.layout.fsid,
+            secret: self.layout.secret.clone(),
+            monitors: self.layout.monitors.clone(),
+        }
+    }
+
+    /// A monitor client for this cluster.
+    pub fn client(&self) -> Result<MonClient, ClusterError> {
+        Ok(MonClient::from_conf(&self.conf())?)
+    }
+
+    /// Names of every daemon, monitors first.
+    pub fn daemon_names(&self) -> Vec<String> {
+        self.layout.monitors.keys().map(|n| format!("mon.{n}")).collect()
+    }
+
+    fn pidfile(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pid"))
+    }
+
+    fn logfile(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    fn binary_of(&self, name: &str) -> Result<&'static str, ClusterError> {
+        match name.split_once('.') {
+            Some(("mon", id)) if self.layout.monitors.contains_key(id) => Ok(MON_BIN),
+            _ => Err(ClusterError::NoSuchDaemon(name.to_string())),
+        }
+    }
+
+    fn addr_of(&self, name: &str) -> String {
+        match name.split_once('.') {
+            Some(("mon", id)) => self.layout.monitors.get(id).cloned().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    fn reap(&self) {
+        if let Ok(mut children) = self.children.lock() {
+            children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
+        }
+    }
+
+    /// Whether a daemon runs, and its pid.
+    pub fn daemon_state(&self, name: &str) -> Result<DaemonState, ClusterError> {
+        let bin = self.binary_of(name)?;
+        self.reap();
+        let pid = process::read_pid(&self.pidfile(name));
+        Ok(DaemonState {
+            name: name.to_string(),
+            pid,
+            running: pid.is_some_and(|p| process::alive(p, bin)),
+            addr: self.addr_of(name),
+            log: self.logfile(name),
+        })
+    }
+
+    /// Every daemon's state.
+    pub fn states(&self) -> Result<Vec<DaemonState>, ClusterError> {
+        self.daemon_names().iter().map(|n| self.daemon_state(n)).collect()
+    }
+
+    /// Starts a daemon unless it already runs. Returns whether it was started.
+    pub fn start(&self, name: &str) -> Result<bool, ClusterError> {
+        let st = self.daemon_state(name)?;
+        if st.running {
+            return Ok(false);
+        }
+        let bin = process::binary(&self.bin_dir, self.binary_of(name)?)?;
+        if let Some((_, port)) = st.addr.rsplit_once(':')
+            && let Ok(port) = port.parse::<u16>()
+            && process::port_in_use(port)
+        {
+            return Err(ClusterError::PortBusy {
+                daemon: name.to_string(),
+                port,
+            });
+        }
+        let config = self.dir.join(format!("{name}.toml"));
+        let args = vec!["--config".to_string(), config.display().to_string()];
+        let child = process::spawn(&bin, &args, &self.logfile(name), &self.pidfile(name))?;
+        if let Ok(mut children) = self.children.lock() {
+            children.insert(name.to_string(), child);
+        }
+        Ok(true)
+    }
+
+    /// Starts every daemon that is not running; returns the ones started.
+    pub fn start_all(&self) -> Result<Vec<String>, ClusterError> {
+        let mut started = Vec::new();
+        for name in self.daemon_names() {
+            if self.start(&name)? {
+                started.push(name);
+            }
+        }
+        Ok(started)
+    }
+
+    /// Sends a signal to a running daemon (tests use SIGKILL).
+    pub fn signal(&self, name: &str, sig: i32) -> Result<(), ClusterError> {
+        let st = self.daemon_state(name)?;
+        if let (Some(pid), true) = (st.pid, st.running) {
+            process::signal(pid, sig);
+            let bin = self.binary_of(name)?;
+            let start = Instant::now();
+            while sig == libc::SIGKILL && process::alive(pid, bin) && start.elapsed() < Duration::from_secs(10) {
+                self.reap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops a daemon (SIGTERM, SIGKILL after a grace period) and removes its pid file.
+    pub fn stop(&self, name: &str) -> Result<(), ClusterError> {
+        let bin = self.binary_of(name)?;
+        if let Some(pid) = process::read_pid(&self.pidfile(name)) {
+            let handle = self.children.lock().ok().and_then(|mut c| c.remove(name));
+            process::stop(pid, bin, Duration::from_secs(10));
+            if let Some(mut child) = handle {
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_file(self.pidfile(name));
+        Ok(())
+    }
+
+    /// Stops every daemon, in reverse order.
+    pub fn stop_all(&self) -> Result<(), ClusterError> {
+        for name in self.daemon_names().iter().rev() {
+            self.stop(name)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the monitors have a leader and answer status.
+    pub async fn wait_for_quorum(&self, timeout: Duration) -> Result<pb::StatusReply, ClusterError> {
+        let client = self.client()?.with_deadline(Duration::from_secs(2));
+        let start = Instant::now();
+        let mut last = String::from("no answer yet");
+        while start.elapsed() < timeout {
+            match client.status().await {
+                Ok(s) if !s.leader.is_empty() && !s.checks.iter().any(|c| c.code == "MON_QUORUM") => {
+                    return Ok(s);
+                }
+                Ok(s) => last = format!("{} (leader: {:?})", s.health, s.leader),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(ClusterError::Timeout {
+            what: "monitor quorum not formed",
+            secs: timeout.as_secs(),
+            detail: last,
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! Daemon processes: finding binaries, starting them detached (own session, output to
+//! a log file, pid in a pid file), checking liveness, and stopping them.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::ClusterError;
+
+/// Directory holding the daemon binaries: `CUTTLE_BIN_DIR`, else the directory of the
+/// running executable (its parent when that is cargo's `deps` directory).
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CUTTLE_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+/// Path of a daemon binary, checked to exist.
+pub fn binary(dir: &Path, name: &str) -> Result<PathBuf, ClusterError> {
+    let p = dir.join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(ClusterError::MissingBinary { path: p })
+    }
+}
+
+/// Starts `program args` detached from our session, appending output to `log`, and
+/// records its pid in `pidfile`.
+pub fn spawn(program: &Path, args: &[String], log: &Path, pidfile: &Path) -> Result<Child, ClusterError> {
+    let io = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ClusterError::Io { what, path, source }
+    };
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(io("opening log", log))?;
+    let err = out.try_clone().map_err(io("opening log", log))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err));
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal so
+    // it survives the CLI and ignores the CLI's Ctrl-C.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(io("starting", program))?;
+    std::fs::write(pidfile, format!("{}\n", child.id())).map_err(io("writing", pidfile))?;
+    Ok(child)
+}
+
+/// The pid in a pid file, if the file exists and parses.
+pub fn read_pid(pidfile: &Path) -> Option<i32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` is a live (not zombie) process running `binary_name`.
+pub fn alive(pid: i32, binary_name: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, Some('Z') | Some('X') | None) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(argv0).ends_with(binary_name)
+        })
+        .unwrap_or(false)
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: i32, signal: i32) {
+    // SAFETY: plain syscall.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// Stops a daemon: SIGTERM, then SIGKILL after `grace`. Returns once it is gone.
+pub fn stop(pid: i32, binary_name: &str, grace: Duration) {
+    if !alive(pid, binary_name) {
+        return;
+    }
+    signal(pid, libc::SIGTERM);
+    let start = Instant::now();
+    while alive(pid, binary_name) {
+        if start.elapsed() > grace {
+            signal(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        if start.elapsed() > grace + Duration::from_secs(10) {
+            break;
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (probed by binding port 0).
+pub fn free_port() -> Result<u16, ClusterError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| ClusterError::Io {
+        what: "probing a free port on",
+        path: PathBuf::from("127.0.0.1"),
+        source,
+    })?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|source| ClusterError::Io {
+            what: "probing a free port on",
+            path: PathBuf::from("127.0.0.1"),
+            source,
+        })
+}
+
+/// Whether something listens on `127.0.0.1:port`.
+pub fn port_in_use(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
+}

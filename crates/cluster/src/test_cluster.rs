@@ -1,0 +1,63 @@
+//! `TestCluster`: a local cluster in a temporary directory for tests. Dropping it
+//! kills (SIGKILL) every daemon it describes and removes the directory, so a failing
+//! test never leaves processes behind.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::error::ClusterError;
+use crate::layout::LocalSpec;
+use crate::local::LocalCluster;
+
+/// A throw-away local cluster.
+#[derive(Debug)]
+pub struct TestCluster {
+    cluster: LocalCluster,
+    _dir: TempDir,
+}
+
+impl TestCluster {
+    /// Creates the cluster and starts every daemon, then waits for the monitor quorum.
+    pub async fn start(spec: LocalSpec) -> Result<TestCluster, ClusterError> {
+        let dir = tempfile::Builder::new()
+            .prefix("cuttle-test-")
+            .tempdir()
+            .map_err(|source| ClusterError::Io {
+                what: "creating a temporary directory in",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let cluster = LocalCluster::create(dir.path(), &spec)?;
+        let tc = TestCluster { cluster, _dir: dir };
+        tc.cluster.start_all()?;
+        tc.cluster.wait_for_quorum(Duration::from_secs(30)).await?;
+        Ok(tc)
+    }
+
+    /// The log of a daemon (for failure messages).
+    pub fn log_tail(&self, name: &str, lines: usize) -> String {
+        let path = self.cluster.dir().join(format!("{name}.log"));
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Deref for TestCluster {
+    type Target = LocalCluster;
+
+    fn deref(&self) -> &LocalCluster {
+        &self.cluster
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for name in self.cluster.daemon_names() {
+            let _ = self.cluster.signal(&name, libc::SIGKILL);
+            let _ = self.cluster.stop(&name);
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! The codec-independent algorithms behind [`crate::ErasureCode`]: validation, source
+//! selection, range planning, and the column loop that fuses coding with crc32c.
+//!
+//! Speed comes from touching each byte as few times as possible: data chunks are slices
+//! of the input, and coding walks the chunks in column steps small enough to stay in
+//! the L2 cache, so the crcs of a step's inputs and outputs are computed (or checked)
+//! while those bytes are still hot instead of in a second pass over memory.
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use cuttle_types::ShardId;
+
+use crate::chunk::{Chunk, PieceRef};
+use crate::codec::{ColumnCode, ColumnKernel, Encoded};
+use crate::crc::{self, BlockCheck, CRC_BLOCK_SIZE};
+use crate::error::EcError;
+use crate::layout::{ChunkRead, StripeLayout};
+
+/// Bytes of all chunks together one column step should touch: half of a 512 KiB L2.
+const STEP_BUDGET: usize = 256 * 1024;
+/// Bounds of a column step; always whole crc blocks.
+const MIN_STEP: usize = CRC_BLOCK_SIZE;
+const MAX_STEP: usize = 64 * 1024;
+
+/// Columns per step for `width` chunks (inputs plus outputs), a multiple of 4096.
+fn column_step(width: usize) -> usize {
+    let per_chunk = STEP_BUDGET / width.max(1);
+    (per_chunk / CRC_BLOCK_SIZE * CRC_BLOCK_SIZE).clamp(MIN_STEP, MAX_STEP)
+}
+
+const BLOCK: u64 = CRC_BLOCK_SIZE as u64;
+
+fn check_layout<C: ColumnCode>(code: &C, layout: &StripeLayout) -> Result<(), EcError> {
+    if layout.profile() != code.profile() {
+        return Err(EcError::ProfileMismatch {
+            codec: *code.profile(),
+            layout: *layout.profile(),
+        });
+    }
+    Ok(())
+}
+
+fn shard_index(layout: &StripeLayout, shard: ShardId) -> Result<usize, EcError> {
+    let i = usize::from(shard.0);
+    if i >= layout.width() {
+        return Err(EcError::ShardOutOfRange {
+            shard,
+            k: layout.k(),
+            m: layout.m(),
+        });
+    }
+    Ok(i)
+}
+
+/// Whole chunks as pieces, checking that each is exactly `chunk_len` long.
+fn chunk_refs<'a>(
+    layout: &StripeLayout,
+    chunks: &'a [Chunk],
+) -> Result<Vec<PieceRef<'a>>, EcError> {
+    chunks
+        .iter()
+        .map(|c| {
+            let actual = c.data.len() as u64;
+            if actual != layout.chunk_len() {
+                return Err(EcError::WrongChunkLength {
+                    shard: c.shard,
+                    expected: layout.chunk_len(),
+                    actual,
+                });
+            }
+            Ok(c.as_piece_ref())
+        })
+        .collect()
+}
+
+/// Pieces indexed by shard, after checking range, duplicates, bounds, block alignment
+/// and crc counts (not the crcs themselves).
+fn index_pieces<'a>(
+    layout: &StripeLayout,
+    pieces: &[PieceRef<'a>],
+) -> Result<Vec<Option<PieceRef<'a>>>, EcError> {
+    let mut by_shard = vec![None; layout.width()];
+    let chunk_len = layout.chunk_len();
+    for p in pieces {
+        let i = shard_index(layout, p.shard)?;
+        if by_shard[i].is_some() {
+            return Err(EcError::DuplicateShard { shard: p.shard });
+        }
+        if p.end() > chunk_len {
+            return Err(EcError::WrongChunkLength {
+                shard: p.shard,
+                expected: chunk_len,
+                actual: p.end(),
+            });
+        }
+        if p.offset % BLOCK != 0 || (p.end() % BLOCK != 0 && p.end() != chunk_len) {
+            return Err(EcError::MisalignedPiece {
+                shard: p.shard,
+                offset: p.offset,
+                len: p.data.len() as u64,
+            });
+        }
+        p.check_crc_count()?;
+        by_shard[i] = Some(*p);
+    }
+    Ok(by_shard)
+}
+
+/// The first `k` pieces (in shard order, so data before parity) accepted by `usable`.
+fn pick_sources<'a>(
+    layout: &StripeLayout,
+    by_shard: &[Option<PieceRef<'a>>],
+    usable: impl Fn(&PieceRef<'a>) -> bool,
+) -> Result<Vec<PieceRef<'a>>, EcError> {
+    let k = usize::from(layout.k());
+    let candidates: Vec<PieceRef<'a>> = by_shard.iter().flatten().copied().filter(usable).collect();
+    if candidates.len() < k {
+        return Err(EcError::TooManyErasures {
+            needed: layout.k(),
+            available: candidates.len() as u8,
+        });
+    }
+    Ok(candidates[..k].to_vec())
+}
+
+/// What [`run_columns`] computed: one buffer per wanted chunk, and its block crcs when
+/// asked for.
+struct Columns {
+    data: Vec<Vec<u8>>,
+    crcs: Vec<Vec<u32>>,
+}
+
+/// Runs `kernel` over chunk columns `span` of `sources` (which must cover it), one
+/// cache-sized step at a time. With `verify_sources`, each step's source blocks are
+/// checked against their crcs before use; with `crc_outputs`, the outputs' block crcs
+/// are computed while hot. Either option needs `span` to start on a block boundary and
+/// to end on one or at the end of the chunk.
+fn run_columns<K: ColumnKernel>(
+    kernel: &K,
+    sources: &[PieceRef<'_>],
+    span: Range<u64>,
+    n_out: usize,
+    verify_sources: bool,
+    crc_outputs: bool,
+) -> Result<Columns, EcError> {
+    let len = (span.end - span.start) as usize;
+    let mut outputs: Vec<Vec<u8>> = (0..n_out).map(|_| Vec::with_capacity(len)).collect();
+    let crc_capacity = if crc_outputs {
+        len.div_ceil(CRC_BLOCK_SIZE)
+    } else {
+        0
+    };
+    let mut crcs: Vec<Vec<u32>> = (0..n_out)
+        .map(|_| Vec::with_capacity(crc_capacity))
+        .collect();
+    let step = column_step(sources.len() + n_out);
+    let mut col = 0;
+    while col < len {
+        let end = (col + step).min(len);
+        let (a, b) = (span.start + col as u64, span.start + end as u64);
+        let inputs: Vec<&[u8]> = sources.iter().map(|s| s.columns(a, b)).collect();
+        if verify_sources {
+            let first = a / BLOCK;
+            let checks: Vec<BlockCheck<'_>> = sources
+                .iter()
+                .zip(&inputs)
+                .map(|(s, input)| {
+                    let rel = (first - s.first_block()) as usize;
+                    let n = input.len().div_ceil(CRC_BLOCK_SIZE);
+                    BlockCheck {
+                        shard: s.shard,
+                        first_block: first,
+                        data: input,
+                        crcs: &s.block_crcs[rel..rel + n],
+                    }
+                })
+                .collect();
+            crc::check_many(&checks)?;
+        }
+        for o in &mut outputs {
+            // Zeroing a step that is about to be written is cheap: it is in L1/L2.
+            o.resize(end, 0);
+        }
+        let mut outs: Vec<&mut [u8]> = outputs.iter_mut().map(|o| &mut o[col..end]).collect();
+        kernel.apply(&inputs, &mut outs);
+        if crc_outputs {
+            let mut parts: Vec<(&[u8], &mut Vec<u32>)> =
+                outs.iter().map(|o| &**o).zip(crcs.iter_mut()).collect();
+            crc::extend_many(&mut parts);
+        }
+        col = end;
+    }
+    Ok(Columns {
+        data: outputs,
+        crcs,
+    })
+}
+
+/// A data chunk being produced by `encode`: a slice of the input, or gathered from it.
+enum Source {
+    Shared(Bytes),
+    Gathered(Vec<u8>),
+}
+
+impl Source {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Source::Shared(b) => b,
+            Source::Gathered(v) => v,
+        }
+    }
+}
+
+pub(crate) fn encode<C: ColumnCode>(code: &C, data: Bytes) -> Result<Encoded, EcError> {
+    let layout = StripeLayout::new(code.profile(), data.len() as u64)?;
+    let k = usize::from(layout.k());
+    let m = usize::from(layout.m());
+    let chunk_len = layout.chunk_len() as usize;
+    let blocks = layout.chunk_blocks() as usize;
+
+    let mut sources: Vec<Source> = (0..k)
+        .map(|i| match layout.contiguous_range(ShardId(i as u8)) {
+            Some(r) if (r.end - r.start) as usize == chunk_len => {
+                Source::Shared(data.slice(r.start as usize..r.end as usize))
+            }
+            _ => Source::Gathered(Vec::with_capacity(chunk_len)),
+        })
+        .collect();
+    let mut parity: Vec<Vec<u8>> = (0..m).map(|_| Vec::with_capacity(chunk_len)).collect();
+    let mut crcs: Vec<Vec<u32>> = (0..k + m).map(|_| Vec::with_capacity(blocks)).collect();
+    let kernel = code.encoder();
+    let step = column_step(k + m);
+
+    let mut col = 0;
+    while col < chunk_len {
+        let end = (col + step).min(chunk_len);
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let Source::Gathered(v) = s {
+                layout.gather_columns(&data, ShardId(i as u8), col..end, v);
+            }
+        }
+        for p in &mut parity {
+            p.resize(end, 0);
+        }
+        let inputs: Vec<&[u8]> = sources.iter().map(|s| &s.bytes()[col..end]).collect();
+        let mut outputs: Vec<&mut [u8]> = parity.iter_mut().map(|p| &mut p[col..end]).collect();
+        kernel.apply(&inputs, &mut outputs);
+        let columns = inputs.iter().copied().chain(outputs.iter().map(|o| &**o));
+        let mut parts: Vec<(&[u8], &mut Vec<u32>)> = columns.zip(crcs.iter_mut()).collect();
+        crc::extend_many(&mut parts);
+        col = end;
+    }
+
+    let bytes = sources
+        .into_iter()
+        .map(|s| match s {
+            Source::Shared(b) => b,
+            Source::Gathered(v) => Bytes::from(v),
+        })
+        .chain(parity.into_iter().map(Bytes::from));
+    let chunks = bytes
+        .zip(crcs)
+        .enumerate()
+        .map(|(i, (data, block_crcs))| Chunk {
+            shard: ShardId(i as u8),
+            data,
+            block_crcs,
+        })
+        .collect();
+    Ok(Encoded { layout, chunks })
+}
+
+pub(crate) fn reconstruct<C: ColumnCode>(
+    code: &C,
+    layout: &StripeLayout,
+    available: &[Chunk],
+    missing: &[ShardId],
+) -> Result<Vec<Chunk>, EcError> {
+    check_layout(code, layout)?;
+    let refs = chunk_refs(layout, available)?;
+    let by_shard = index_pieces(layout, &refs)?;
+    let mut asked = vec![false; layout.width()];
+    for &shard in missing {
+        let i = shard_index(layout, shard)?;
+        if by_shard[i].is_some() {
+            return Err(EcError::ShardNotMissing { shard });
+        }
+        if std::mem::replace(&mut asked[i], true) {
+            return Err(EcError::DuplicateShard { shard });
+        }
+    }
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sources = pick_sources(layout, &by_shard, |_| true)?;
+    verify_unused(&by_shard, &sources)?;
+    let ids: Vec<ShardId> = sources.iter().map(|s| s.shard).collect();
+    let kernel = code.kernel(&ids, missing)?;
+    let rebuilt = run_columns(
+        &kernel,
+        &sources,
+        0..layout.chunk_len(),
+        missing.len(),
+        true,
+        true,
+    )?;
+    Ok(missing
+        .iter()
+        .zip(rebuilt.data.into_iter().zip(rebuilt.crcs))
+        .map(|(&shard, (data, block_crcs))| Chunk {
+            shard,
+            data: Bytes::from(data),
+            block_crcs,
+        })
+        .collect())
+}
+
+/// Verifies every supplied piece that is not one of `sources` (those are verified by the
+/// column loop as it reads them).
+fn verify_unused(
+    by_shard: &[Option<PieceRef<'_>>],
+    sources: &[PieceRef<'_>],
+) -> Result<(), EcError> {
+    let unused: Vec<PieceRef<'_>> = by_shard
+        .iter()
+        .flatten()
+        .filter(|p| !sources.iter().any(|s| s.shard == p.shard))
+        .copied()
+        .collect();
+    verify_all(&unused)
+}
+
+/// Verifies the crcs of pieces whose crc counts were already checked, all blocks in one
+/// batch; the error names the first corrupt block in shard order.
+fn verify_all(pieces: &[PieceRef<'_>]) -> Result<(), EcError> {
+    let checks: Vec<BlockCheck<'_>> = pieces
+        .iter()
+        .map(|p| BlockCheck {
+            shard: p.shard,
+            first_block: p.first_block(),
+            data: p.data,
+            crcs: p.block_crcs,
+        })
+        .collect();
+    crc::check_many(&checks)
+}
+
+pub(crate) fn decode<C: ColumnCode>(
+    code: &C,
+    layout: &StripeLayout,
+    chunks: &[Chunk],
+) -> Result<Bytes, EcError> {
+    check_layout(code, layout)?;
+    let refs = chunk_refs(layout, chunks)?;
+    if refs.len() < usize::from(layout.k()) {
+        // Checked up front so that an empty object, which needs no bytes, still obeys
+        // "fewer than k chunks is an error".
+        index_pieces(layout, &refs)?;
+        return Err(EcError::TooManyErasures {
+            needed: layout.k(),
+            available: refs.len() as u8,
+        });
+    }
+    let segments = decode_segments(code, layout, 0, layout.object_size(), &refs)?;
+    Ok(join(segments, layout.object_size()))
+}
+
+pub(crate) fn decode_segments<C: ColumnCode>(
+    code: &C,
+    layout: &StripeLayout,
+    offset: u64,
+    len: u64,
+    pieces: &[PieceRef<'_>],
+) -> Result<Vec<Bytes>, EcError> {
+    check_layout(code, layout)?;
+    layout.check_range(offset, len)?;
+    let by_shard = index_pieces(layout, pieces)?;
+    let all: Vec<PieceRef<'_>> = by_shard.iter().flatten().copied().collect();
+    verify_all(&all)?;
+    let extents = layout.extents(offset, len)?;
+
+    // Data shards that cannot serve one of their extents, and the columns to rebuild.
+    let mut lost: Vec<ShardId> = Vec::new();
+    let mut span: Option<(u64, u64)> = None;
+    for e in &extents {
+        let end = e.chunk_offset + e.len;
+        let served =
+            by_shard[usize::from(e.shard.0)].is_some_and(|p| p.covers(e.chunk_offset, end));
+        if !served {
+            if !lost.contains(&e.shard) {
+                lost.push(e.shard);
+            }
+            span = Some(span.map_or((e.chunk_offset, end), |(a, b)| {
+                (a.min(e.chunk_offset), b.max(end))
+            }));
+        }
+    }
+    let mut rebuilt: Vec<Option<Bytes>> = vec![None; usize::from(layout.k())];
+    let mut rebuilt_from = 0;
+    if let Some((a, b)) = span {
+        lost.sort_unstable();
+        let sources = pick_sources(layout, &by_shard, |p| {
+            !lost.contains(&p.shard) && p.covers(a, b)
+        })?;
+        let ids: Vec<ShardId> = sources.iter().map(|s| s.shard).collect();
+        let kernel = code.kernel(&ids, &lost)?;
+        // The sources were verified above; the rebuilt columns are returned, not stored.
+        let columns = run_columns(&kernel, &sources, a..b, lost.len(), false, false)?;
+        for (shard, out) in lost.iter().zip(columns.data) {
+            rebuilt[usize::from(shard.0)] = Some(Bytes::from(out));
+        }
+        rebuilt_from = a;
+    }
+
+    let mut segments = Vec::with_capacity(extents.len());
+    for e in &extents {
+        let i = usize::from(e.shard.0);
+        let segment = match (&rebuilt[i], by_shard[i]) {
+            (Some(buf), _) => {
+                let start = (e.chunk_offset - rebuilt_from) as usize;
+                buf.slice(start..start + e.len as usize)
+            }
+            (None, Some(p)) => {
+                let start = (e.chunk_offset - p.offset) as usize;
+                p.data.slice(start..start + e.len as usize)
+            }
+            // Every extent was either served by its piece or rebuilt.
+            (None, None) => Bytes::new(),
+        };
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+/// Joins consecutive segments into one buffer; zero-copy when there is only one.
+pub(crate) fn join(mut segments: Vec<Bytes>, len: u64) -> Bytes {
+    match segments.len() {
+        0 => Bytes::new(),
+        1 => segments.pop().unwrap_or_default(),
+        _ => {
+            let mut out = BytesMut::with_capacity(len as usize);
+            for s in &segments {
+                out.extend_from_slice(s);
+            }
+            out.freeze()
+        }
+    }
+}
+
+pub(crate) fn read_plan<C: ColumnCode>(
+    code: &C,
+    layout: &StripeLayout,
+    offset: u64,
+    len: u64,
+    available: &[ShardId],
+) -> Result<Vec<ChunkRead>, EcError> {
+    check_layout(code, layout)?;
+    layout.check_range(offset, len)?;
+    let width = layout.width();
+    let mut present = vec![false; width];
+    for &shard in available {
+        let i = shard_index(layout, shard)?;
+        if std::mem::replace(&mut present[i], true) {
+            return Err(EcError::DuplicateShard { shard });
+        }
+    }
+    let widen = |span: Option<(u64, u64)>, a: u64, b: u64| {
+        Some(span.map_or((a, b), |(x, y): (u64, u64)| (x.min(a), y.max(b))))
+    };
+    let mut reads: Vec<Option<(u64, u64)>> = vec![None; width];
+    let mut lost: Option<(u64, u64)> = None;
+    for e in layout.extents(offset, len)? {
+        let i = usize::from(e.shard.0);
+        let end = e.chunk_offset + e.len;
+        if present[i] {
+            reads[i] = widen(reads[i], e.chunk_offset, end);
+        } else {
+            lost = widen(lost, e.chunk_offset, end);
+        }
+    }
+    if let Some((a, b)) = lost {
+        // Every available data shard comes first in shard order, so the ones already
+        // being read are among the k sources.
+        let k = usize::from(layout.k());
+        let sources: Vec<usize> = (0..width).filter(|&i| present[i]).take(k).collect();
+        if sources.len() < k {
+            return Err(EcError::TooManyErasures {
+                needed: layout.k(),
+                available: sources.len() as u8,
+            });
+        }
+        for i in sources {
+            reads[i] = widen(reads[i], a, b);
+        }
+    }
+    let chunk_len = layout.chunk_len();
+    Ok(reads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let (a, b) = (*r)?;
+            let start = a / BLOCK * BLOCK;
+            let end = b.next_multiple_of(BLOCK).min(chunk_len);
+            Some(ChunkRead {
+                shard: ShardId(i as u8),
+                offset: start,
+                len: end - start,
+            })
+        })
+        .collect())
+}
+
+pub(crate) fn verify_parity<C: ColumnCode>(
+    code: &C,
+    layout: &StripeLayout,
+    chunks: &[Chunk],
+) -> Result<(), EcError> {
+    check_layout(code, layout)?;
+    let refs = chunk_refs(layout, chunks)?;
+    let by_shard = index_pieces(layout, &refs)?;
+    let k = usize::from(layout.k());
+    if refs.len() <= k {
+        return Err(EcError::TooManyErasures {
+            needed: layout.k() + 1,
+            available: refs.len() as u8,
+        });
+    }
+    let sources = pick_sources(layout, &by_shard, |_| true)?;
+    verify_unused(&by_shard, &sources)?;
+    let others: Vec<PieceRef<'_>> = by_shard.iter().flatten().skip(k).copied().collect();
+    let ids: Vec<ShardId> = sources.iter().map(|s| s.shard).collect();
+    let wanted: Vec<ShardId> = others.iter().map(|s| s.shard).collect();
+    let kernel = code.kernel(&ids, &wanted)?;
+    let recomputed = run_columns(
+        &kernel,
+        &sources,
+        0..layout.chunk_len(),
+        others.len(),
+        true,
+        false,
+    )?;
+    for (stored, recomputed) in others.iter().zip(&recomputed.data) {
+        let differing = stored
+            .data
+            .chunks(CRC_BLOCK_SIZE)
+            .zip(recomputed.chunks(CRC_BLOCK_SIZE))
+            .position(|(x, y)| x != y);
+        if let Some(block) = differing {
+            return Err(EcError::ParityMismatch {
+                shard: stored.shard,
+                block: block as u64,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_whole_blocks_within_bounds() {
+        for width in 1..=32 {
+            let step = column_step(width);
+            assert_eq!(step % CRC_BLOCK_SIZE, 0);
+            assert!((MIN_STEP..=MAX_STEP).contains(&step));
+        }
+        assert_eq!(column_step(3), 64 * 1024);
+        assert_eq!(column_step(11), 20 * 1024);
+    }
+}

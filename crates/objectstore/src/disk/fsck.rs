@@ -1,0 +1,341 @@
+//! `fsck`: proves the store's space invariants and, in deep mode, its data.
+//!
+//! Checks, on a quiesced store:
+//! - every onode decodes and its extents lie inside the data area;
+//! - no device block is referenced by two extents;
+//! - every referenced block is marked used in the freelist bitmap, and every block the
+//!   bitmap marks used is referenced (no leaks);
+//! - the in-memory allocator's free space is disjoint from used space, and free + used
+//!   (+ space parked for active readers) adds up to the data area;
+//! - deep: every block of every object matches its crc32c (one issue per object).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::read::blocking;
+use super::{DiskStore, keys};
+use crate::alloc::Extent;
+use crate::device::{AlignedBuf, BLOCK_SIZE};
+use crate::error::{StoreError, StoreResult};
+use crate::freelist;
+use crate::onode::Onode;
+
+const B: u64 = BLOCK_SIZE as u64;
+/// Largest single read during a deep check.
+const DEEP_READ: u64 = 4 << 20;
+
+/// One inconsistency found by fsck.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FsckIssue {
+    /// An onode record cannot be decoded.
+    CorruptOnode {
+        /// Printable key.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An extent points outside the data area.
+    ExtentOutsideDataArea {
+        /// Owner.
+        object: String,
+        /// Device offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Two extents share device blocks.
+    ExtentReferencedTwice {
+        /// First owner.
+        object: String,
+        /// Second owner.
+        other: String,
+        /// First shared device byte.
+        offset: u64,
+    },
+    /// A referenced extent is marked free in the bitmap.
+    UsedButMarkedFree {
+        /// Owner.
+        object: String,
+        /// Device offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Space marked used that no object references.
+    Leaked {
+        /// Device offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// The allocator would hand out space that is in use.
+    FreeSpaceOverlapsUsed {
+        /// Device offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Free plus used space does not add up to the data area.
+    SpaceDoesNotAddUp {
+        /// Free bytes (allocator).
+        free: u64,
+        /// Used bytes (bitmap).
+        used: u64,
+        /// Bytes parked for readers.
+        parked: u64,
+        /// Data area bytes.
+        total: u64,
+    },
+    /// Deep: a block's data does not match its checksum.
+    Checksum {
+        /// Owner.
+        object: String,
+        /// Logical offset of the first bad block.
+        offset: u64,
+    },
+    /// Deep: reading an object's data failed.
+    ReadFailed {
+        /// Owner.
+        object: String,
+        /// The error.
+        error: String,
+    },
+}
+
+/// Result of an fsck run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FsckReport {
+    /// Whether data blocks were read and verified.
+    pub deep: bool,
+    /// Objects checked.
+    pub objects: u64,
+    /// Logical bytes of all objects.
+    pub logical_bytes: u64,
+    /// Device bytes referenced by objects.
+    pub referenced_bytes: u64,
+    /// Device bytes free.
+    pub free_bytes: u64,
+    /// Everything found wrong.
+    pub issues: Vec<FsckIssue>,
+}
+
+impl FsckReport {
+    /// Whether no issue was found.
+    pub fn is_clean(&self) -> bool {
+        self.issues.is_empty()
+    }
+}
+
+struct Scan {
+    objects: Vec<(String, Onode)>,
+    bad: Vec<FsckIssue>,
+    regions: BTreeMap<u64, Vec<u8>>,
+}
+
+impl DiskStore {
+    /// Checks the store's invariants (and with `deep`, every block's checksum). Waits
+    /// for in-flight transactions and holds new ones off while it runs.
+    pub async fn fsck(&self, deep: bool) -> StoreResult<FsckReport> {
+        let _prep = self.prep.lock().await;
+        let target = self.core.shared.lock().next_seq.saturating_sub(1);
+        let mut rx = self.core.committed.subscribe();
+        let _ = rx.wait_for(|&c| c >= target).await;
+
+        let db = self.core.db.clone();
+        let scan = blocking(move || {
+            let mut objects = Vec::new();
+            let mut bad = Vec::new();
+            let mut regions = BTreeMap::new();
+            let mut it = db.raw_iterator();
+            it.seek(keys::onode_prefix_all());
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let Some((coll, name)) = keys::parse_onode_key(k) else {
+                    break;
+                };
+                match Onode::decode(v) {
+                    Ok(o) => objects.push((format!("{coll}/{name}"), o)),
+                    Err(e) => bad.push(FsckIssue::CorruptOnode {
+                        key: keys::printable(k),
+                        reason: e.0,
+                    }),
+                }
+                it.next();
+            }
+            it.seek([freelist::PREFIX]);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let Some(r) = freelist::parse_region_key(k) else {
+                    break;
+                };
+                regions.insert(r, v.to_vec());
+                it.next();
+            }
+            it.status().map_err(StoreError::db("fsck scan"))?;
+            Ok(Scan {
+                objects,
+                bad,
+                regions,
+            })
+        })
+        .await?;
+
+        let core = &self.core;
+        let (start, end) = (core.sb.data_start, core.data_end);
+        let mut report = FsckReport {
+            deep,
+            issues: scan.bad,
+            ..FsckReport::default()
+        };
+        let mut refs: Vec<(Extent, usize)> = Vec::new();
+        for (i, (name, o)) in scan.objects.iter().enumerate() {
+            report.objects += 1;
+            report.logical_bytes += o.size;
+            for e in o.device_extents() {
+                report.referenced_bytes += e.len;
+                if e.offset < start || e.end() > end {
+                    report.issues.push(FsckIssue::ExtentOutsideDataArea {
+                        object: name.clone(),
+                        offset: e.offset,
+                        len: e.len,
+                    });
+                }
+                refs.push((e, i));
+            }
+        }
+        refs.sort();
+        for w in refs.windows(2) {
+            let ((a, ai), (b, bi)) = (w[0], w[1]);
+            if a.end() > b.offset {
+                report.issues.push(FsckIssue::ExtentReferencedTwice {
+                    object: scan.objects[ai].0.clone(),
+                    other: scan.objects[bi].0.clone(),
+                    offset: b.offset,
+                });
+            }
+        }
+        let used_bit = |block: u64| {
+            let region = block / freelist::REGION_BLOCKS;
+            scan.regions
+                .get(&region)
+                .is_some_and(|bm| freelist::bit(bm, (block % freelist::REGION_BLOCKS) as usize))
+        };
+        for (e, i) in &refs {
+            if (e.offset / B..e.end() / B).any(|blk| !used_bit(blk)) {
+                report.issues.push(FsckIssue::UsedButMarkedFree {
+                    object: scan.objects[*i].0.clone(),
+                    offset: e.offset,
+                    len: e.len,
+                });
+            }
+        }
+        // Leaks: blocks marked used that no extent covers.
+        let mut used_bytes = 0u64;
+        let mut leak: Option<(u64, u64)> = None;
+        let mut ri = 0usize;
+        let push_leak = |leak: &mut Option<(u64, u64)>, issues: &mut Vec<FsckIssue>| {
+            if let Some((s, n)) = leak.take() {
+                issues.push(FsckIssue::Leaked {
+                    offset: s * B,
+                    len: n * B,
+                });
+            }
+        };
+        for (&region, bm) in &scan.regions {
+            for bit in 0..freelist::REGION_BLOCKS {
+                if !freelist::bit(bm, bit as usize) {
+                    continue;
+                }
+                let block = region * freelist::REGION_BLOCKS + bit;
+                used_bytes += B;
+                let off = block * B;
+                while ri < refs.len() && refs[ri].0.end() <= off {
+                    ri += 1;
+                }
+                let covered = ri < refs.len() && refs[ri].0.offset <= off;
+                if covered {
+                    push_leak(&mut leak, &mut report.issues);
+                } else {
+                    leak = match leak {
+                        Some((s, n)) if s + n == block => Some((s, n + 1)),
+                        other => {
+                            let mut l = other;
+                            push_leak(&mut l, &mut report.issues);
+                            Some((block, 1))
+                        }
+                    };
+                }
+            }
+        }
+        push_leak(&mut leak, &mut report.issues);
+
+        {
+            let sh = core.shared.lock();
+            report.free_bytes = sh.alloc.free_bytes();
+            for f in sh.alloc.free_extents() {
+                let i = refs.partition_point(|(e, _)| e.end() <= f.offset);
+                if let Some((e, _)) = refs.get(i)
+                    && e.offset < f.end()
+                {
+                    report.issues.push(FsckIssue::FreeSpaceOverlapsUsed {
+                        offset: e.offset.max(f.offset),
+                        len: e.end().min(f.end()) - e.offset.max(f.offset),
+                    });
+                }
+            }
+            let parked = sh.gate.parked_bytes();
+            let total = end - start;
+            if report.free_bytes + used_bytes + parked != total {
+                report.issues.push(FsckIssue::SpaceDoesNotAddUp {
+                    free: report.free_bytes,
+                    used: used_bytes,
+                    parked,
+                    total,
+                });
+            }
+        }
+
+        if deep {
+            for (name, o) in &scan.objects {
+                if let Some(issue) = self.deep_check(name, o).await {
+                    report.issues.push(issue);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn deep_check(&self, name: &str, o: &Onode) -> Option<FsckIssue> {
+        for e in &o.extents {
+            let mut done = 0u64;
+            while done < e.len() {
+                let n = (e.len() - done).min(DEEP_READ);
+                let buf = match self
+                    .core
+                    .dev
+                    .read(e.device + done, AlignedBuf::zeroed(n as usize))
+                    .await
+                {
+                    Ok(b) => b,
+                    Err(err) => {
+                        return Some(FsckIssue::ReadFailed {
+                            object: name.to_string(),
+                            error: err.to_string(),
+                        });
+                    }
+                };
+                let first = (done / B) as usize;
+                for (i, block) in buf.as_slice().chunks(BLOCK_SIZE).enumerate() {
+                    if crc32c::crc32c(block) != e.crcs[first + i] {
+                        return Some(FsckIssue::Checksum {
+                            object: name.to_string(),
+                            offset: e.logical + done + i as u64 * B,
+                        });
+                    }
+                }
+                done += n;
+            }
+        }
+        None
+    }
+}

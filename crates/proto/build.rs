@@ -1,0 +1,17 @@
+//! Compiles `proto/cuttle/v1/*.proto` with protox (pure Rust: no system protoc needed)
+//! and generates prost types plus tonic clients and servers.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["cuttle/v1/common.proto", "cuttle/v1/mon.proto"];
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    let fds = protox::compile(files, [&root])?;
+    tonic_prost_build::configure()
+        .bytes(".cuttle.v1")
+        .compile_fds(fds)?;
+    Ok(())
+}

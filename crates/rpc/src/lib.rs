@@ -1,0 +1,16 @@
+//! `cuttle-rpc`: plumbing every Cuttle daemon and client shares on top of tonic.
+//!
+//! - [`auth`]: the cluster's shared-secret authentication, a client interceptor that
+//!   signs every call and a server interceptor that refuses unsigned or badly signed
+//!   ones;
+//! - [`errors`]: a stable, machine-readable error code carried next to a gRPC status;
+//! - [`channel`]: endpoint settings (timeouts, message limits) used everywhere.
+//!
+//! Must not depend on any daemon, storage or placement code.
+
+pub mod auth;
+pub mod channel;
+pub mod errors;
+
+pub use auth::{AuthError, ClientAuth, ClusterSecret, ServerAuth};
+pub use errors::{ERROR_CODE_KEY, error_code, status};
