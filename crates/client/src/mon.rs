@@ -62,9 +62,11 @@ impl MonClient {
             .map(|a| {
                 let ch = cuttle_rpc::channel::lazy_channel(a)
                     .map_err(|e| ClientError::Config(format!("monitor address {a:?}: {e}")))?;
-                Ok(MonitorClient::with_interceptor(ch, ClientAuth::new(secret.clone()))
-                    .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES))
+                Ok(
+                    MonitorClient::with_interceptor(ch, ClientAuth::new(secret.clone()))
+                        .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
+                        .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES),
+                )
             })
             .collect::<Result<Vec<_>, ClientError>>()?;
         Ok(MonClient {
@@ -139,7 +141,12 @@ impl MonClient {
                     }
                 }
                 Ok(Err(s)) => return Err(ClientError::from_status(&s)),
-                Err(_) => transport = Some(format!("{}: no answer within {budget:?}", self.inner.addrs[i])),
+                Err(_) => {
+                    transport = Some(format!(
+                        "{}: no answer within {budget:?}",
+                        self.inner.addrs[i]
+                    ))
+                }
             }
             attempt += 1;
             if attempt % n == 0 {
@@ -172,7 +179,10 @@ impl MonClient {
     }
 
     /// Creates a pool.
-    pub async fn create_pool(&self, req: pb::CreatePoolRequest) -> Result<pb::PoolReply, ClientError> {
+    pub async fn create_pool(
+        &self,
+        req: pb::CreatePoolRequest,
+    ) -> Result<pb::PoolReply, ClientError> {
         self.call(|mut c| {
             let req = req.clone();
             async move { c.create_pool(req).await }
@@ -196,7 +206,11 @@ impl MonClient {
     }
 
     /// Marks an OSD out, in or down.
-    pub async fn set_osd_state(&self, osd: OsdId, change: pb::OsdStateChange) -> Result<Epoch, ClientError> {
+    pub async fn set_osd_state(
+        &self,
+        osd: OsdId,
+        change: pb::OsdStateChange,
+    ) -> Result<Epoch, ClientError> {
         let req = pb::SetOsdStateRequest {
             osd_id: osd.0,
             change: change as i32,
@@ -217,7 +231,10 @@ impl MonClient {
     }
 
     /// Sends an OSD heartbeat.
-    pub async fn heartbeat(&self, req: pb::HeartbeatRequest) -> Result<pb::HeartbeatReply, ClientError> {
+    pub async fn heartbeat(
+        &self,
+        req: pb::HeartbeatRequest,
+    ) -> Result<pb::HeartbeatReply, ClientError> {
         self.call(|mut c| {
             let req = req.clone();
             async move { c.heartbeat(req).await }

@@ -52,9 +52,12 @@ impl MapWatcher {
         pred: impl Fn(&ClusterMap) -> bool,
     ) -> Result<Arc<ClusterMap>, ClientError> {
         let mut rx = self.rx.clone();
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|m| m.as_deref().is_some_and(&pred))).await;
+        let waited =
+            tokio::time::timeout(timeout, rx.wait_for(|m| m.as_deref().is_some_and(&pred))).await;
         match waited {
-            Ok(Ok(m)) => m.clone().ok_or_else(|| ClientError::Protocol("map vanished".into())),
+            Ok(Ok(m)) => m
+                .clone()
+                .ok_or_else(|| ClientError::Protocol("map vanished".into())),
             Ok(Err(_)) => Err(ClientError::Protocol("map subscription ended".into())),
             Err(_) => Err(ClientError::Unreachable {
                 secs: timeout.as_secs(),
@@ -100,13 +103,15 @@ async fn follow(
                             break;
                         }
                     },
-                    Some(pb::map_update::Update::Incremental(i)) => match MapIncremental::try_from(&i) {
-                        Ok(i) => Next::Apply(i),
-                        Err(e) => {
-                            tracing::warn!("bad map incremental from monitor: {e}");
-                            break;
+                    Some(pb::map_update::Update::Incremental(i)) => {
+                        match MapIncremental::try_from(&i) {
+                            Ok(i) => Next::Apply(i),
+                            Err(e) => {
+                                tracing::warn!("bad map incremental from monitor: {e}");
+                                break;
+                            }
                         }
-                    },
+                    }
                     None => continue,
                 };
                 let current: Option<Arc<ClusterMap>> = tx.borrow().clone();

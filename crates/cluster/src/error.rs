@@ -16,13 +16,17 @@ pub enum ClusterError {
         source: std::io::Error,
     },
     /// A daemon binary is missing.
-    #[error("daemon binary {path} not found; build the workspace first (e.g. `cargo build --workspace`) or set CUTTLE_BIN_DIR")]
+    #[error(
+        "daemon binary {path} not found; build the workspace first (e.g. `cargo build --workspace`) or set CUTTLE_BIN_DIR"
+    )]
     MissingBinary {
         /// Expected path.
         path: PathBuf,
     },
     /// The directory does not hold a cluster.
-    #[error("{dir} holds no Cuttle cluster (no cuttle.toml); run `cuttle cluster up --dir {dir}` to create one")]
+    #[error(
+        "{dir} holds no Cuttle cluster (no cuttle.toml); run `cuttle cluster up --dir {dir}` to create one"
+    )]
     NoCluster {
         /// Directory.
         dir: PathBuf,
@@ -52,7 +56,9 @@ pub enum ClusterError {
     #[error(transparent)]
     Client(#[from] cuttle_client::ClientError),
     /// A port needed by the cluster is taken by another program.
-    #[error("port {port} for {daemon} is in use by another program; stop it or recreate the cluster")]
+    #[error(
+        "port {port} for {daemon} is in use by another program; stop it or recreate the cluster"
+    )]
     PortBusy {
         /// Daemon.
         daemon: String,

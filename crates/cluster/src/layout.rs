@@ -136,8 +136,10 @@ impl Layout {
             .mode(0o600)
             .open(&tmp)
             .map_err(io)?;
-        f.write_all(b"# Cuttle local cluster: client settings, then how `cuttle cluster up` runs it.\n")
-            .map_err(io)?;
+        f.write_all(
+            b"# Cuttle local cluster: client settings, then how `cuttle cluster up` runs it.\n",
+        )
+        .map_err(io)?;
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)

@@ -74,7 +74,10 @@ impl LocalCluster {
         })?;
         let mut monitors = BTreeMap::new();
         for name in MON_NAMES.iter().take(spec.mons) {
-            monitors.insert(name.to_string(), format!("127.0.0.1:{}", process::free_port()?));
+            monitors.insert(
+                name.to_string(),
+                format!("127.0.0.1:{}", process::free_port()?),
+            );
         }
         let layout = Layout {
             fsid: Uuid::new_v4(),
@@ -146,7 +149,11 @@ impl LocalCluster {
 
     /// Names of every daemon, monitors first.
     pub fn daemon_names(&self) -> Vec<String> {
-        self.layout.monitors.keys().map(|n| format!("mon.{n}")).collect()
+        self.layout
+            .monitors
+            .keys()
+            .map(|n| format!("mon.{n}"))
+            .collect()
     }
 
     fn pidfile(&self, name: &str) -> PathBuf {
@@ -193,7 +200,10 @@ impl LocalCluster {
 
     /// Every daemon's state.
     pub fn states(&self) -> Result<Vec<DaemonState>, ClusterError> {
-        self.daemon_names().iter().map(|n| self.daemon_state(n)).collect()
+        self.daemon_names()
+            .iter()
+            .map(|n| self.daemon_state(n))
+            .collect()
     }
 
     /// Starts a daemon unless it already runs. Returns whether it was started.
@@ -239,7 +249,10 @@ impl LocalCluster {
             process::signal(pid, sig);
             let bin = self.binary_of(name)?;
             let start = Instant::now();
-            while sig == libc::SIGKILL && process::alive(pid, bin) && start.elapsed() < Duration::from_secs(10) {
+            while sig == libc::SIGKILL
+                && process::alive(pid, bin)
+                && start.elapsed() < Duration::from_secs(10)
+            {
                 self.reap();
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -270,13 +283,18 @@ impl LocalCluster {
     }
 
     /// Waits until the monitors have a leader and answer status.
-    pub async fn wait_for_quorum(&self, timeout: Duration) -> Result<pb::StatusReply, ClusterError> {
+    pub async fn wait_for_quorum(
+        &self,
+        timeout: Duration,
+    ) -> Result<pb::StatusReply, ClusterError> {
         let client = self.client()?.with_deadline(Duration::from_secs(2));
         let start = Instant::now();
         let mut last = String::from("no answer yet");
         while start.elapsed() < timeout {
             match client.status().await {
-                Ok(s) if !s.leader.is_empty() && !s.checks.iter().any(|c| c.code == "MON_QUORUM") => {
+                Ok(s)
+                    if !s.leader.is_empty() && !s.checks.iter().any(|c| c.code == "MON_QUORUM") =>
+                {
                     return Ok(s);
                 }
                 Ok(s) => last = format!("{} (leader: {:?})", s.health, s.leader),

@@ -36,7 +36,12 @@ pub fn binary(dir: &Path, name: &str) -> Result<PathBuf, ClusterError> {
 
 /// Starts `program args` detached from our session, appending output to `log`, and
 /// records its pid in `pidfile`.
-pub fn spawn(program: &Path, args: &[String], log: &Path, pidfile: &Path) -> Result<Child, ClusterError> {
+pub fn spawn(
+    program: &Path,
+    args: &[String],
+    log: &Path,
+    pidfile: &Path,
+) -> Result<Child, ClusterError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ClusterError::Io { what, path, source }
@@ -76,7 +81,9 @@ pub fn alive(pid: i32, binary_name: &str) -> bool {
         return false;
     };
     // The state follows the parenthesised command name.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
     if matches!(state, Some('Z') | Some('X') | None) {
         return false;
     }

@@ -113,16 +113,27 @@ impl MonConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.monitors.is_empty() || self.monitors.len() > 7 {
-            return bad(format!("{} monitors configured; use 1 to 7 (odd numbers)", self.monitors.len()));
+            return bad(format!(
+                "{} monitors configured; use 1 to 7 (odd numbers)",
+                self.monitors.len()
+            ));
         }
         if !self.monitors.contains_key(&self.name) {
-            return bad(format!("this monitor's name {:?} is not in `monitors`", self.name));
+            return bad(format!(
+                "this monitor's name {:?} is not in `monitors`",
+                self.name
+            ));
         }
         for (name, addr) in &self.monitors {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return bad(format!("monitor name {name:?} must be letters, digits or '-'"));
+                return bad(format!(
+                    "monitor name {name:?} must be letters, digits or '-'"
+                ));
             }
-            if addr.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            {
                 return bad(format!("monitor {name} address {addr:?} is not host:port"));
             }
         }
@@ -186,10 +197,14 @@ mod tests {
             name: "b".into(),
             data_dir: "/tmp/x".into(),
             listen: None,
-            monitors: [("a", "127.0.0.1:1"), ("b", "127.0.0.1:2"), ("c", "127.0.0.1:3")]
-                .into_iter()
-                .map(|(n, a)| (n.to_string(), a.to_string()))
-                .collect(),
+            monitors: [
+                ("a", "127.0.0.1:1"),
+                ("b", "127.0.0.1:2"),
+                ("c", "127.0.0.1:3"),
+            ]
+            .into_iter()
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect(),
             fsid: Uuid::from_u128(1),
             secret: Some(ClusterSecret::generate().to_hex()),
             secret_file: None,

@@ -9,8 +9,8 @@ use cuttle_proto::monitor_server::MonitorServer;
 use cuttle_rpc::ServerAuth;
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
 use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::config::{ConfigError, MonConfig};
 use crate::node::MonNode;
@@ -155,13 +155,23 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
         .enumerate()
         .map(|(i, (_, a))| (i as u64 + 1, BasicNode { addr: a.clone() }))
         .collect();
-    if !raft.is_initialized().await.map_err(|e| MonError::Raft(e.to_string()))? {
+    if !raft
+        .is_initialized()
+        .await
+        .map_err(|e| MonError::Raft(e.to_string()))?
+    {
         if let Err(e) = raft.initialize(members).await {
             tracing::debug!("raft initialize: {e}");
         }
     }
 
-    let node = Arc::new(MonNode::new(config.clone(), raft_id, raft, sm, secret.clone()));
+    let node = Arc::new(MonNode::new(
+        config.clone(),
+        raft_id,
+        raft,
+        sm,
+        secret.clone(),
+    ));
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     let server = MonitorServer::new(MonService::new(node.clone()))

@@ -142,15 +142,25 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
                 input.monitors.len() - down_mons.len(),
                 input.monitors.len()
             ),
-            down_mons.iter().map(|m| format!("mon.{} unreachable", m.name)).collect(),
+            down_mons
+                .iter()
+                .map(|m| format!("mon.{} unreachable", m.name))
+                .collect(),
             "start the stopped monitors (`cuttle cluster up` restarts a local cluster's daemons)",
         ));
     } else if !down_mons.is_empty() {
         checks.push(check(
             "MON_DOWN",
             HealthStatus::Warn,
-            format!("{} of {} monitors down", down_mons.len(), input.monitors.len()),
-            down_mons.iter().map(|m| format!("mon.{} unreachable", m.name)).collect(),
+            format!(
+                "{} of {} monitors down",
+                down_mons.len(),
+                input.monitors.len()
+            ),
+            down_mons
+                .iter()
+                .map(|m| format!("mon.{} unreachable", m.name))
+                .collect(),
             "start the monitor again; the quorum survives while a majority is up",
         ));
     }
@@ -161,7 +171,9 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
         .values()
         .filter(|o| !o.up && o.in_cluster)
         .map(|o| {
-            let since = o.down_since.map_or(String::new(), |t| format!(" since unix time {t}"));
+            let since = o
+                .down_since
+                .map_or(String::new(), |t| format!(" since unix time {t}"));
             format!("{} on host {} is down{since}", o.id, o.host)
         })
         .collect();
@@ -227,7 +239,10 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
         checks.push(check(
             "POOL_UNDERSIZED",
             HealthStatus::Warn,
-            format!("{} pool(s) cannot place every chunk or copy", undersized.len()),
+            format!(
+                "{} pool(s) cannot place every chunk or copy",
+                undersized.len()
+            ),
             undersized,
             "bring OSDs back in or add hosts",
         ));
@@ -284,9 +299,7 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cuttle_types::{
-        EcProfile, FailureDomain, OsdInfo, OsdWeight, Pool, PoolId, Redundancy,
-    };
+    use cuttle_types::{EcProfile, FailureDomain, OsdInfo, OsdWeight, Pool, PoolId, Redundancy};
     use uuid::Uuid;
 
     fn map(n: u32, up: u32) -> ClusterMap {
@@ -318,7 +331,13 @@ mod tests {
             .collect()
     }
 
-    fn health(m: &ClusterMap, quorum: bool, ms: &[MonitorView], usage: &BTreeMap<OsdId, OsdUsage>, pgs: &BTreeMap<String, u32>) -> Health {
+    fn health(
+        m: &ClusterMap,
+        quorum: bool,
+        ms: &[MonitorView],
+        usage: &BTreeMap<OsdId, OsdUsage>,
+        pgs: &BTreeMap<String, u32>,
+    ) -> Health {
         compute(&HealthInput {
             map: m,
             quorum,
@@ -331,7 +350,13 @@ mod tests {
 
     #[test]
     fn a_healthy_cluster_is_ok() {
-        let h = health(&map(3, 3), true, &mons(3), &BTreeMap::new(), &BTreeMap::from([("active+clean".into(), 64)]));
+        let h = health(
+            &map(3, 3),
+            true,
+            &mons(3),
+            &BTreeMap::new(),
+            &BTreeMap::from([("active+clean".into(), 64)]),
+        );
         assert_eq!(h.status, HealthStatus::Ok);
         assert!(h.checks.is_empty());
     }
@@ -351,24 +376,60 @@ mod tests {
             },
         );
         let usage = BTreeMap::from([
-            (OsdId(0), OsdUsage { total: 100, used: 90 }),
-            (OsdId(1), OsdUsage { total: 100, used: 96 }),
+            (
+                OsdId(0),
+                OsdUsage {
+                    total: 100,
+                    used: 90,
+                },
+            ),
+            (
+                OsdId(1),
+                OsdUsage {
+                    total: 100,
+                    used: 96,
+                },
+            ),
         ]);
-        let pgs = BTreeMap::from([("active+degraded".to_string(), 3), ("active+clean+inconsistent".to_string(), 1)]);
+        let pgs = BTreeMap::from([
+            ("active+degraded".to_string(), 3),
+            ("active+clean+inconsistent".to_string(), 1),
+        ]);
         let h = health(&m, true, &mons(2), &usage, &pgs);
         assert_eq!(h.status, HealthStatus::Err);
         let codes: Vec<&str> = h.checks.iter().map(|c| c.code).collect();
-        for want in ["MON_DOWN", "OSD_DOWN", "OSD_FULL", "OSD_NEARFULL", "POOL_UNDERSIZED", "PG_INCONSISTENT", "PG_DEGRADED"] {
+        for want in [
+            "MON_DOWN",
+            "OSD_DOWN",
+            "OSD_FULL",
+            "OSD_NEARFULL",
+            "POOL_UNDERSIZED",
+            "PG_INCONSISTENT",
+            "PG_DEGRADED",
+        ] {
             assert!(codes.contains(&want), "{want} missing from {codes:?}");
         }
         assert_eq!(h.checks[0].severity, HealthStatus::Err, "errors first");
-        let osd_down = h.checks.iter().find(|c| c.code == "OSD_DOWN").expect("present");
-        assert_eq!(osd_down.detail, vec!["osd.2 on host h2 is down since unix time 5".to_string()]);
+        let osd_down = h
+            .checks
+            .iter()
+            .find(|c| c.code == "OSD_DOWN")
+            .expect("present");
+        assert_eq!(
+            osd_down.detail,
+            vec!["osd.2 on host h2 is down since unix time 5".to_string()]
+        );
     }
 
     #[test]
     fn lost_quorum_is_an_error() {
-        let h = health(&map(3, 3), false, &mons(1), &BTreeMap::new(), &BTreeMap::new());
+        let h = health(
+            &map(3, 3),
+            false,
+            &mons(1),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
         assert_eq!(h.status, HealthStatus::Err);
         assert_eq!(h.checks[0].code, "MON_QUORUM");
         assert!(h.checks[0].summary.contains("1 of 3"));

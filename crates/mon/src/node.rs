@@ -137,10 +137,13 @@ impl MonNode {
         if let Some(c) = self.clients.lock().get(&id) {
             return Ok(c.clone());
         }
-        let peer = self
-            .members
-            .get(&id)
-            .ok_or_else(|| status(Code::Internal, "unknown_monitor", format!("no monitor with raft id {id}")))?;
+        let peer = self.members.get(&id).ok_or_else(|| {
+            status(
+                Code::Internal,
+                "unknown_monitor",
+                format!("no monitor with raft id {id}"),
+            )
+        })?;
         let c = mon_client(&peer.addr, &self.secret)
             .map_err(|e| status(Code::Internal, "bad_address", e.to_string()))?;
         self.clients.lock().insert(id, c.clone());

@@ -54,10 +54,11 @@ fn refused(r: MonResponse) -> Result<MonResponse, Status> {
         MonResponse::Refused(e) => {
             let code = match e {
                 crate::state::CommandError::PoolExists(_) => Code::AlreadyExists,
-                crate::state::CommandError::NoSuchPool(_) | crate::state::CommandError::NoSuchOsd(_) => {
-                    Code::NotFound
+                crate::state::CommandError::NoSuchPool(_)
+                | crate::state::CommandError::NoSuchOsd(_) => Code::NotFound,
+                crate::state::CommandError::NotEnoughFailureDomains { .. } => {
+                    Code::FailedPrecondition
                 }
-                crate::state::CommandError::NotEnoughFailureDomains { .. } => Code::FailedPrecondition,
                 crate::state::CommandError::InvalidPool(_) => Code::InvalidArgument,
             };
             Err(status(code, e.code(), e.to_string()))
@@ -91,7 +92,10 @@ fn parse<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
 impl Monitor for MonService {
     /// Served by the leader when there is one, so a caller reads its own writes; a
     /// monitor without a reachable leader answers with the map it has.
-    async fn get_map(&self, req: Request<pb::GetMapRequest>) -> Result<Response<pb::ClusterMap>, Status> {
+    async fn get_map(
+        &self,
+        req: Request<pb::GetMapRequest>,
+    ) -> Result<Response<pb::ClusterMap>, Status> {
         if let Ok(Some(mut leader)) = self.node.route(&req)
             && let Ok(r) = leader.get_map(forwarded(pb::GetMapRequest {})).await
         {
@@ -133,7 +137,11 @@ impl Monitor for MonService {
                     sent = state.map.epoch;
                 }
                 for u in out {
-                    if tx.send(Ok(pb::MapUpdate { update: Some(u) })).await.is_err() {
+                    if tx
+                        .send(Ok(pb::MapUpdate { update: Some(u) }))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -145,17 +153,22 @@ impl Monitor for MonService {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    async fn create_pool(&self, req: Request<pb::CreatePoolRequest>) -> Result<Response<pb::PoolReply>, Status> {
+    async fn create_pool(
+        &self,
+        req: Request<pb::CreatePoolRequest>,
+    ) -> Result<Response<pb::PoolReply>, Status> {
         if let Some(mut leader) = self.node.route(&req)? {
             return leader.create_pool(forwarded(req.into_inner())).await;
         }
         let r = req.into_inner();
-        let redundancy = create_pool_redundancy(r.redundancy.as_ref()).map_err(|e| invalid("invalid_pool", e))?;
+        let redundancy = create_pool_redundancy(r.redundancy.as_ref())
+            .map_err(|e| invalid("invalid_pool", e))?;
         let cmd = MonCommand::CreatePool {
             name: r.name,
             redundancy,
             pg_num: r.pg_num,
-            failure_domain: failure_domain(&r.failure_domain).map_err(|e| invalid("invalid_pool", e))?,
+            failure_domain: failure_domain(&r.failure_domain)
+                .map_err(|e| invalid("invalid_pool", e))?,
             min_size: (r.min_size != 0).then_some(r.min_size),
         };
         match refused(self.node.propose(cmd).await?)? {
@@ -185,11 +198,18 @@ impl Monitor for MonService {
                     warning,
                 }))
             }
-            other => Err(status(Code::Internal, "unexpected_response", format!("{other:?}"))),
+            other => Err(status(
+                Code::Internal,
+                "unexpected_response",
+                format!("{other:?}"),
+            )),
         }
     }
 
-    async fn remove_pool(&self, req: Request<pb::RemovePoolRequest>) -> Result<Response<pb::EpochReply>, Status> {
+    async fn remove_pool(
+        &self,
+        req: Request<pb::RemovePoolRequest>,
+    ) -> Result<Response<pb::EpochReply>, Status> {
         if let Some(mut leader) = self.node.route(&req)? {
             return leader.remove_pool(forwarded(req.into_inner())).await;
         }
@@ -204,11 +224,20 @@ impl Monitor for MonService {
                 ),
             ));
         }
-        let resp = refused(self.node.propose(MonCommand::RemovePool { name: r.name }).await?)?;
-        Ok(Response::new(pb::EpochReply { epoch: epoch_of(&resp) }))
+        let resp = refused(
+            self.node
+                .propose(MonCommand::RemovePool { name: r.name })
+                .await?,
+        )?;
+        Ok(Response::new(pb::EpochReply {
+            epoch: epoch_of(&resp),
+        }))
     }
 
-    async fn set_osd_state(&self, req: Request<pb::SetOsdStateRequest>) -> Result<Response<pb::EpochReply>, Status> {
+    async fn set_osd_state(
+        &self,
+        req: Request<pb::SetOsdStateRequest>,
+    ) -> Result<Response<pb::EpochReply>, Status> {
         if let Some(mut leader) = self.node.route(&req)? {
             return leader.set_osd_state(forwarded(req.into_inner())).await;
         }
@@ -221,13 +250,23 @@ impl Monitor for MonService {
                 osds,
                 at: MonNode::now_unix(),
             },
-            _ => return Err(invalid("bad_state_change", "change must be out, in or down")),
+            _ => {
+                return Err(invalid(
+                    "bad_state_change",
+                    "change must be out, in or down",
+                ));
+            }
         };
         let resp = refused(self.node.propose(cmd).await?)?;
-        Ok(Response::new(pb::EpochReply { epoch: epoch_of(&resp) }))
+        Ok(Response::new(pb::EpochReply {
+            epoch: epoch_of(&resp),
+        }))
     }
 
-    async fn boot_osd(&self, req: Request<pb::BootOsdRequest>) -> Result<Response<pb::BootOsdReply>, Status> {
+    async fn boot_osd(
+        &self,
+        req: Request<pb::BootOsdRequest>,
+    ) -> Result<Response<pb::BootOsdReply>, Status> {
         if let Some(mut leader) = self.node.route(&req)? {
             return leader.boot_osd(forwarded(req.into_inner())).await;
         }
@@ -258,11 +297,18 @@ impl Monitor for MonService {
                     fsid: self.node.config.fsid.to_string(),
                 }))
             }
-            other => Err(status(Code::Internal, "unexpected_response", format!("{other:?}"))),
+            other => Err(status(
+                Code::Internal,
+                "unexpected_response",
+                format!("{other:?}"),
+            )),
         }
     }
 
-    async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatReply>, Status> {
+    async fn heartbeat(
+        &self,
+        req: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatReply>, Status> {
         if let Some(mut leader) = self.node.route(&req)? {
             return leader.heartbeat(forwarded(req.into_inner())).await;
         }
@@ -289,7 +335,11 @@ impl Monitor for MonService {
                     total: r.bytes_total,
                     used: r.bytes_used,
                 },
-                pg_states: r.pg_states.into_iter().map(|p| (p.state, p.count)).collect(),
+                pg_states: r
+                    .pg_states
+                    .into_iter()
+                    .map(|p| (p.state, p.count))
+                    .collect(),
             },
         );
         Ok(Response::new(pb::HeartbeatReply {
@@ -297,7 +347,10 @@ impl Monitor for MonService {
         }))
     }
 
-    async fn status(&self, req: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {
+    async fn status(
+        &self,
+        req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
         match self.node.route(&req) {
             Ok(None) => {
                 let acked = self
@@ -318,7 +371,10 @@ impl Monitor for MonService {
         }
     }
 
-    async fn ping(&self, _req: Request<pb::PingRequest>) -> Result<Response<pb::PingReply>, Status> {
+    async fn ping(
+        &self,
+        _req: Request<pb::PingRequest>,
+    ) -> Result<Response<pb::PingReply>, Status> {
         Ok(Response::new(pb::PingReply {
             name: self.node.name().to_string(),
             last_applied: self.node.sm.last_applied_index(),
@@ -341,7 +397,12 @@ impl Monitor for MonService {
                 let rpc: InstallSnapshotRequest<TypeConfig> = parse(&r.payload)?;
                 json(&raft.install_snapshot(rpc).await)?
             }
-            _ => return Err(invalid("bad_raft_kind", format!("unknown raft message kind {}", r.kind))),
+            _ => {
+                return Err(invalid(
+                    "bad_raft_kind",
+                    format!("unknown raft message kind {}", r.kind),
+                ));
+            }
         };
         Ok(Response::new(reply))
     }

@@ -241,7 +241,10 @@ pub fn failure_domains(map: &ClusterMap, domain: FailureDomain) -> u32 {
         .filter(|o| o.in_cluster && o.weight > OsdWeight::ZERO);
     match domain {
         FailureDomain::Osd => usable.count() as u32,
-        FailureDomain::Host => usable.map(|o| o.host.as_str()).collect::<BTreeSet<_>>().len() as u32,
+        FailureDomain::Host => usable
+            .map(|o| o.host.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u32,
     }
 }
 
@@ -396,14 +399,19 @@ mod tests {
         // The same uuid gets the same id back; a re-boot with identical facts is no change.
         assert_eq!(boot(&mut s, 10, "a"), OsdId(0));
         assert_eq!(s.map.epoch, Epoch(2));
-        s.apply(&MonCommand::MarkDown { osds: vec![OsdId(0)], at: 99 });
+        s.apply(&MonCommand::MarkDown {
+            osds: vec![OsdId(0)],
+            at: 99,
+        });
         assert_eq!(s.map.epoch, Epoch(3));
         assert_eq!(s.map.osds[&OsdId(0)].down_since, Some(99));
         assert_eq!(boot(&mut s, 10, "a"), OsdId(0));
         assert!(s.map.osds[&OsdId(0)].up);
         assert_eq!(s.map.epoch, Epoch(4));
         assert_eq!(
-            s.apply(&MonCommand::MarkOut { osds: vec![OsdId(7)] }),
+            s.apply(&MonCommand::MarkOut {
+                osds: vec![OsdId(7)]
+            }),
             MonResponse::Refused(CommandError::NoSuchOsd(7))
         );
     }
@@ -415,11 +423,17 @@ mod tests {
         boot(&mut s, 2, "b");
         assert!(matches!(
             s.apply(&ec_pool("ec", 2, 1)),
-            MonResponse::Refused(CommandError::NotEnoughFailureDomains { needed: 3, have: 2, .. })
+            MonResponse::Refused(CommandError::NotEnoughFailureDomains {
+                needed: 3,
+                have: 2,
+                ..
+            })
         ));
         boot(&mut s, 3, "c");
         let r = s.apply(&ec_pool("ec", 2, 1));
-        let MonResponse::PoolCreated { pool, epoch } = r else { panic!("{r:?}") };
+        let MonResponse::PoolCreated { pool, epoch } = r else {
+            panic!("{r:?}")
+        };
         assert_eq!(pool.min_size, 3);
         assert_eq!(epoch, s.map.epoch);
         assert_eq!(
@@ -427,7 +441,10 @@ mod tests {
             MonResponse::Refused(CommandError::PoolExists("ec".into()))
         );
         for bad in [ec_pool("bad name", 2, 1), ec_pool("x", 0, 1)] {
-            assert!(matches!(s.apply(&bad), MonResponse::Refused(CommandError::InvalidPool(_))));
+            assert!(matches!(
+                s.apply(&bad),
+                MonResponse::Refused(CommandError::InvalidPool(_))
+            ));
         }
         let zero_pgs = MonCommand::CreatePool {
             name: "z".into(),
@@ -436,17 +453,24 @@ mod tests {
             failure_domain: FailureDomain::Host,
             min_size: None,
         };
-        assert!(matches!(s.apply(&zero_pgs), MonResponse::Refused(CommandError::InvalidPool(_))));
+        assert!(matches!(
+            s.apply(&zero_pgs),
+            MonResponse::Refused(CommandError::InvalidPool(_))
+        ));
         let before = s.map.epoch;
         assert_eq!(
-            s.apply(&MonCommand::RemovePool { name: "nope".into() }),
+            s.apply(&MonCommand::RemovePool {
+                name: "nope".into()
+            }),
             MonResponse::Refused(CommandError::NoSuchPool("nope".into()))
         );
         assert_eq!(s.map.epoch, before, "a refused command changes nothing");
         s.apply(&MonCommand::RemovePool { name: "ec".into() });
         assert!(s.map.pools.is_empty());
         // Ids are never reused.
-        let MonResponse::PoolCreated { pool, .. } = s.apply(&ec_pool("ec", 2, 1)) else { panic!() };
+        let MonResponse::PoolCreated { pool, .. } = s.apply(&ec_pool("ec", 2, 1)) else {
+            panic!()
+        };
         assert_eq!(pool.id, PoolId(2));
     }
 
@@ -468,7 +492,10 @@ mod tests {
             boot(&mut s, n, "h");
         }
         assert_eq!(s.history.len(), 4);
-        assert!(s.incrementals_since(Epoch(1)).is_none(), "too old: full map needed");
+        assert!(
+            s.incrementals_since(Epoch(1)).is_none(),
+            "too old: full map needed"
+        );
         assert_eq!(s.incrementals_since(Epoch(6)).map(|v| v.len()), Some(2));
         assert_eq!(s.incrementals_since(s.map.epoch), Some(vec![]));
     }

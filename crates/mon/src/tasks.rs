@@ -10,17 +10,24 @@ use cuttle_proto as pb;
 use cuttle_types::OsdId;
 use tokio_util::sync::CancellationToken;
 
-use crate::node::{MonNode, OsdReport};
 use crate::health::OsdUsage;
+use crate::node::{MonNode, OsdReport};
 use crate::state::MonCommand;
 
 /// Pings every peer monitor periodically and records who answers.
 pub async fn pinger(node: Arc<MonNode>, stop: CancellationToken) {
     let every = Duration::from_millis(node.config.timing.ping_interval_ms);
-    let peers: Vec<u64> = node.members.keys().copied().filter(|&id| id != node.raft_id).collect();
+    let peers: Vec<u64> = node
+        .members
+        .keys()
+        .copied()
+        .filter(|&id| id != node.raft_id)
+        .collect();
     loop {
         for &id in &peers {
-            let Ok(mut client) = node.client(id) else { continue };
+            let Ok(mut client) = node.client(id) else {
+                continue;
+            };
             let from = node.name().to_string();
             let node = node.clone();
             tokio::spawn(async move {
@@ -99,7 +106,10 @@ pub async fn failure_detector(node: Arc<MonNode>, stop: CancellationToken) {
             .osds
             .values()
             .filter(|o| !o.up && o.in_cluster)
-            .filter(|o| o.down_since.is_some_and(|t| now.saturating_sub(t) >= down_out))
+            .filter(|o| {
+                o.down_since
+                    .is_some_and(|t| now.saturating_sub(t) >= down_out)
+            })
             .map(|o| o.id)
             .collect();
         if !expired.is_empty() {

@@ -17,12 +17,14 @@ use cuttle_types::{EcProfile, OsdId};
 fn ec(name: &str, k: u32, m: u32, fd: &str) -> pb::CreatePoolRequest {
     pb::CreatePoolRequest {
         name: name.into(),
-        redundancy: Some(pb::create_pool_request::Redundancy::Erasure(pb::EcProfile {
-            k,
-            m,
-            stripe_unit: 0,
-            codec: String::new(),
-        })),
+        redundancy: Some(pb::create_pool_request::Redundancy::Erasure(
+            pb::EcProfile {
+                k,
+                m,
+                stripe_unit: 0,
+                codec: String::new(),
+            },
+        )),
         pg_num: 16,
         failure_domain: fd.into(),
         min_size: 0,
@@ -41,10 +43,17 @@ async fn calls_without_the_cluster_secret_are_refused() {
     let mut wrong = raw(&addr, &ClusterSecret::generate().to_hex());
     let err = wrong.status(pb::StatusRequest {}).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
-    assert!(err.message().contains("wrong cluster secret"), "{}", err.message());
+    assert!(
+        err.message().contains("wrong cluster secret"),
+        "{}",
+        err.message()
+    );
     // Raft traffic is guarded the same way.
     let err = wrong
-        .raft(pb::RaftRequest { kind: 1, payload: Default::default() })
+        .raft(pb::RaftRequest {
+            kind: 1,
+            payload: Default::default(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
@@ -58,7 +67,10 @@ async fn pools_are_validated() {
     let client = c.client().unwrap();
     boot(&client, 1, "h1").await;
     boot(&client, 2, "h2").await;
-    let err = client.create_pool(ec("ec", 2, 1, "host")).await.unwrap_err();
+    let err = client
+        .create_pool(ec("ec", 2, 1, "host"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "not_enough_failure_domains");
     assert!(err.to_string().contains("needs 3 distinct hosts"), "{err}");
     // Two OSDs on two hosts do satisfy an osd failure domain of width 2.
@@ -75,8 +87,20 @@ async fn pools_are_validated() {
         (ec("-x", 2, 1, "host"), "invalid_pool"),
         (ec("zero", 0, 1, "host"), "invalid_pool"),
         (ec("rack", 2, 1, "rack"), "invalid_pool"),
-        (pb::CreatePoolRequest { pg_num: 0, ..ec("nopgs", 2, 1, "host") }, "invalid_pool"),
-        (pb::CreatePoolRequest { redundancy: None, ..ec("none", 2, 1, "host") }, "invalid_pool"),
+        (
+            pb::CreatePoolRequest {
+                pg_num: 0,
+                ..ec("nopgs", 2, 1, "host")
+            },
+            "invalid_pool",
+        ),
+        (
+            pb::CreatePoolRequest {
+                redundancy: None,
+                ..ec("none", 2, 1, "host")
+            },
+            "invalid_pool",
+        ),
     ] {
         let err = client.create_pool(req).await.unwrap_err();
         assert_eq!(err.code(), code, "{err}");
@@ -118,7 +142,11 @@ async fn a_subscriber_sees_every_epoch_in_order() {
             .unwrap();
         match u.update {
             Some(pb::map_update::Update::Incremental(i)) => {
-                assert_eq!(i.epoch, epoch + 1, "incrementals arrive in order, none skipped");
+                assert_eq!(
+                    i.epoch,
+                    epoch + 1,
+                    "incrementals arrive in order, none skipped"
+                );
                 epoch = i.epoch;
             }
             other => panic!("expected an incremental, got {other:?}"),
@@ -131,10 +159,16 @@ async fn a_subscriber_sees_every_epoch_in_order() {
         .unwrap()
         .into_inner();
     let u = late.message().await.unwrap().unwrap();
-    assert!(matches!(u.update, Some(pb::map_update::Update::Incremental(ref i)) if i.epoch == 4), "{u:?}");
+    assert!(
+        matches!(u.update, Some(pb::map_update::Update::Incremental(ref i)) if i.epoch == 4),
+        "{u:?}"
+    );
     // The client library's watcher converges on the newest map.
     let watcher = MapWatcher::start(client.clone());
-    let m = watcher.wait_for(Duration::from_secs(20), |m| m.epoch.0 >= last).await.unwrap();
+    let m = watcher
+        .wait_for(Duration::from_secs(20), |m| m.epoch.0 >= last)
+        .await
+        .unwrap();
     assert_eq!(m.osds.len(), 8);
 }
 
@@ -155,7 +189,10 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
                         epoch: 0,
                         bytes_total: 100,
                         bytes_used: 90,
-                        pg_states: vec![pb::PgStateCount { state: "active+clean".into(), count: 8 }],
+                        pg_states: vec![pb::PgStateCount {
+                            state: "active+clean".into(),
+                            count: 8,
+                        }],
                     })
                     .await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -173,8 +210,18 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
     assert!(map.osds[&chatty].up, "heartbeats keep an OSD up");
     assert!(map.osds[&quiet].down_since.is_some());
     let st = client.status().await.unwrap();
-    assert!(st.checks.iter().any(|c| c.code == "OSD_DOWN" && c.detail.iter().any(|d| d.contains("osd.0"))), "{:?}", st.checks);
-    assert!(st.checks.iter().any(|c| c.code == "OSD_NEARFULL"), "usage from heartbeats feeds health: {:?}", st.checks);
+    assert!(
+        st.checks
+            .iter()
+            .any(|c| c.code == "OSD_DOWN" && c.detail.iter().any(|d| d.contains("osd.0"))),
+        "{:?}",
+        st.checks
+    );
+    assert!(
+        st.checks.iter().any(|c| c.code == "OSD_NEARFULL"),
+        "usage from heartbeats feeds health: {:?}",
+        st.checks
+    );
     assert_eq!(st.pg_states.iter().map(|p| p.count).sum::<u32>(), 8);
     eventually(30, "the down OSD is marked out", || {
         let client = client.clone();
@@ -188,9 +235,15 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
     boot(&client, 1, "h1").await;
     let m = client.get_map().await.unwrap();
     assert!(m.osds[&quiet].up && !m.osds[&quiet].in_cluster);
-    client.set_osd_state(quiet, pb::OsdStateChange::In).await.unwrap();
+    client
+        .set_osd_state(quiet, pb::OsdStateChange::In)
+        .await
+        .unwrap();
     assert!(client.get_map().await.unwrap().osds[&quiet].in_cluster);
-    let err = client.set_osd_state(OsdId(42), pb::OsdStateChange::Out).await.unwrap_err();
+    let err = client
+        .set_osd_state(OsdId(42), pb::OsdStateChange::Out)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "no_such_osd");
     beat.abort();
 }

@@ -13,7 +13,11 @@ async fn three_monitors_elect_a_leader() {
     let c = three_mons().await;
     let client = c.client().unwrap();
     let st = client.status().await.unwrap();
-    assert!(["a", "b", "c"].contains(&st.leader.as_str()), "leader {:?}", st.leader);
+    assert!(
+        ["a", "b", "c"].contains(&st.leader.as_str()),
+        "leader {:?}",
+        st.leader
+    );
     assert_eq!(st.monitors.len(), 3);
     let st = eventually(20, "all monitors reachable", || {
         let client = client.clone();
@@ -88,8 +92,10 @@ async fn without_a_majority_no_change_commits_and_the_error_says_so() {
     boot(&client, 1, "h1").await;
     let before = client.get_map().await.unwrap();
     let names: Vec<String> = c.layout().monitors.keys().cloned().collect();
-    c.signal(&format!("mon.{}", names[0]), libc::SIGKILL).unwrap();
-    c.signal(&format!("mon.{}", names[1]), libc::SIGKILL).unwrap();
+    c.signal(&format!("mon.{}", names[0]), libc::SIGKILL)
+        .unwrap();
+    c.signal(&format!("mon.{}", names[1]), libc::SIGKILL)
+        .unwrap();
     let survivor = only(&c.layout().monitors[&names[2]], &c.layout().secret)
         .with_deadline(Duration::from_secs(12));
     let started = Instant::now();
@@ -104,7 +110,10 @@ async fn without_a_majority_no_change_commits_and_the_error_says_so() {
         .expect_err("no quorum, no commit");
     assert_eq!(err.code(), "no_quorum", "{err}");
     assert!(err.to_string().contains("no monitor quorum"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(60), "the call returned instead of hanging");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the call returned instead of hanging"
+    );
     // Status still answers, and says why nothing works.
     let st = survivor.status().await.unwrap();
     assert_eq!(st.health, "HEALTH_ERR");
@@ -112,7 +121,11 @@ async fn without_a_majority_no_change_commits_and_the_error_says_so() {
     // Nothing committed: the survivor's applied map is unchanged.
     let map = survivor.get_map().await.unwrap();
     assert_eq!(map.epoch, before.epoch);
-    assert!(map.osds.values().all(|o| o.uuid != uuid::Uuid::from_u128(99)));
+    assert!(
+        map.osds
+            .values()
+            .all(|o| o.uuid != uuid::Uuid::from_u128(99))
+    );
     // With a majority back, changes commit again.
     c.start(&format!("mon.{}", names[0])).unwrap();
     c.wait_for_quorum(Duration::from_secs(30)).await.unwrap();

@@ -289,7 +289,10 @@ mod tests {
         bad.osds[0].uuid = "nope".into();
         assert!(matches!(
             t::ClusterMap::try_from(&bad),
-            Err(ProtoError::BadUuid { field: "osd.uuid", .. })
+            Err(ProtoError::BadUuid {
+                field: "osd.uuid",
+                ..
+            })
         ));
         let mut bad = wire;
         bad.pools[0].redundancy = None;

@@ -20,5 +20,5 @@ mod generated {
 
 pub mod convert;
 
-pub use generated::*;
 pub use convert::ProtoError;
+pub use generated::*;

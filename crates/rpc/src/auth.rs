@@ -193,7 +193,10 @@ mod tests {
         let h = s.sign(1_000_000);
         assert_eq!(s.verify(&h, 1_000_000), Ok(()));
         assert_eq!(other.verify(&h, 1_000_000), Err(AuthError::BadMac));
-        assert_eq!(s.verify(&h, 1_000_000 + MAX_SKEW_MS + 1), Err(AuthError::Stale));
+        assert_eq!(
+            s.verify(&h, 1_000_000 + MAX_SKEW_MS + 1),
+            Err(AuthError::Stale)
+        );
         assert_eq!(s.verify("v1.x.y", 0), Err(AuthError::Malformed));
         assert_eq!(s.verify("", 0), Err(AuthError::Malformed));
         // Tampering with the timestamp breaks the MAC.

@@ -149,7 +149,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
         let vote = *vote;
-        self.blocking(move |db| LogStore::put_json(db, VOTE, &vote)).await
+        self.blocking(move |db| LogStore::put_json(db, VOTE, &vote))
+            .await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
@@ -166,7 +167,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -176,7 +181,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .blocking(move |db| {
                 let mut batch = WriteBatch::default();
                 for e in &entries {
-                    let v = serde_json::to_vec(e).map_err(|err| StorageIOError::write_logs(&err))?;
+                    let v =
+                        serde_json::to_vec(e).map_err(|err| StorageIOError::write_logs(&err))?;
                     batch.put(log_key(e.log_id.index), v);
                 }
                 db.write_opt(batch, &synced())

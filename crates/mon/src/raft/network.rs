@@ -11,13 +11,15 @@ use std::time::Duration;
 use cuttle_proto::monitor_client::MonitorClient;
 use cuttle_proto::{RaftKind, RaftRequest};
 use cuttle_rpc::{ClientAuth, ClusterSecret};
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::BasicNode;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::service::interceptor::InterceptedService;
@@ -29,11 +31,16 @@ use super::TypeConfig;
 pub type AuthedMonClient = MonitorClient<InterceptedService<Channel, ClientAuth>>;
 
 /// Builds a signed client for the monitor at `addr`.
-pub fn mon_client(addr: &str, secret: &ClusterSecret) -> Result<AuthedMonClient, tonic::transport::Error> {
+pub fn mon_client(
+    addr: &str,
+    secret: &ClusterSecret,
+) -> Result<AuthedMonClient, tonic::transport::Error> {
     let channel = cuttle_rpc::channel::lazy_channel(addr)?;
-    Ok(MonitorClient::with_interceptor(channel, ClientAuth::new(secret.clone()))
-        .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES))
+    Ok(
+        MonitorClient::with_interceptor(channel, ClientAuth::new(secret.clone()))
+            .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES),
+    )
 }
 
 /// Creates connections to peer monitors.

@@ -137,7 +137,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let (data, last_applied, membership) = {
             let d = self.inner.data.read();
-            let raw = serde_json::to_vec(&*d).map_err(|e| StorageIOError::read_state_machine(&e))?;
+            let raw =
+                serde_json::to_vec(&*d).map_err(|e| StorageIOError::read_state_machine(&e))?;
             (raw, d.last_applied, d.membership.clone())
         };
         let n = self.inner.snapshots_built.fetch_add(1, Ordering::Relaxed);

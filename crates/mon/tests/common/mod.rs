@@ -50,7 +50,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -58,14 +61,20 @@ where
 /// A raw, signed client to one monitor.
 pub fn raw(addr: &str, secret: &str) -> MonitorClient<InterceptedService<Channel, ClientAuth>> {
     let ch = cuttle_rpc::channel::lazy_channel(addr).unwrap();
-    MonitorClient::with_interceptor(ch, ClientAuth::new(ClusterSecret::from_hex(secret).unwrap()))
+    MonitorClient::with_interceptor(
+        ch,
+        ClientAuth::new(ClusterSecret::from_hex(secret).unwrap()),
+    )
 }
 
 /// A client that talks to one monitor only.
 pub fn only(addr: &str, secret: &str) -> MonClient {
-    MonClient::new(vec![addr.to_string()], ClusterSecret::from_hex(secret).unwrap())
-        .unwrap()
-        .with_deadline(Duration::from_secs(3))
+    MonClient::new(
+        vec![addr.to_string()],
+        ClusterSecret::from_hex(secret).unwrap(),
+    )
+    .unwrap()
+    .with_deadline(Duration::from_secs(3))
 }
 
 /// Registers a pretend OSD (the test plays the OSD daemon over the real RPC).
