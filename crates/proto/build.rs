@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["cuttle/v1/common.proto", "cuttle/v1/mon.proto"];
+    let files = [
+        "cuttle/v1/common.proto",
+        "cuttle/v1/mon.proto",
+        "cuttle/v1/osd.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }

@@ -138,7 +138,14 @@ fn row(name: &str, m: &Measured) -> Row {
 }
 
 /// Runs fio and returns (MB/s, IOPS) of its one job.
-fn fio(file: &PathBuf, size: u64, rw: &str, bs: &str, depth: u32, secs: f64) -> Result<(f64, f64)> {
+fn fio(
+    file: &std::path::Path,
+    size: u64,
+    rw: &str,
+    bs: &str,
+    depth: u32,
+    secs: f64,
+) -> Result<(f64, f64)> {
     let out = Command::new("fio")
         .args([
             "--name=ref",

@@ -7,15 +7,20 @@
 //!   transient errors (elections, restarts) and clear final errors;
 //! - [`MapWatcher`]: a background subscription that keeps the newest cluster map.
 //!
-//! Object I/O (placement computed locally, ops sent to PG primaries) joins here with
-//! the OSD. Must not depend on daemon or storage crates.
+//! - [`Cluster`] / [`IoCtx`]: object I/O on a pool — placement computed locally from
+//!   the map, each operation sent to its PG's primary, retried transparently when the
+//!   map changes or the primary fails, within a deadline.
+//!
+//! Must not depend on daemon or storage crates.
 
 mod conf;
 mod error;
 mod mon;
+mod objects;
 mod watch;
 
 pub use conf::{ClusterConf, ConfError};
 pub use error::ClientError;
 pub use mon::MonClient;
+pub use objects::{Cluster, IoCtx, ListCursor, ObjectInfo};
 pub use watch::MapWatcher;

@@ -149,7 +149,7 @@ impl MonClient {
                 }
             }
             attempt += 1;
-            if attempt % n == 0 {
+            if attempt.is_multiple_of(n) {
                 let pause = Duration::from_millis(150 * (attempt / n).min(6) as u64);
                 tokio::time::sleep(pause).await;
             }
@@ -219,6 +219,23 @@ impl MonClient {
             .call(|mut c| async move { c.set_osd_state(req).await })
             .await?;
         Ok(Epoch(r.epoch))
+    }
+
+    /// Registers a new OSD (by uuid) and returns its id, without marking it up.
+    pub async fn create_osd(
+        &self,
+        uuid: &str,
+        host: &str,
+    ) -> Result<pb::BootOsdReply, ClientError> {
+        let req = pb::CreateOsdRequest {
+            uuid: uuid.to_string(),
+            host: host.to_string(),
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.create_osd(req).await }
+        })
+        .await
     }
 
     /// Registers a booting OSD.

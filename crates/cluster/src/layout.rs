@@ -52,17 +52,45 @@ impl Default for MonTiming {
 pub struct LocalSpec {
     /// Number of monitors (1, 3 or 5).
     pub mons: usize,
+    /// Number of OSDs, each on its own simulated host.
+    pub osds: usize,
+    /// Size of each OSD's file-backed device, bytes.
+    pub osd_size: u64,
+    /// Create the default pools (`ec`: EC 2+1, `rep`: 3 replicas) when there are
+    /// enough OSDs.
+    pub default_pools: bool,
+    /// PGs per default pool.
+    pub pg_num: u32,
     /// Monitor timers.
     pub timing: MonTiming,
+    /// OSD heartbeat interval, milliseconds.
+    pub osd_heartbeat_ms: u64,
 }
 
 impl Default for LocalSpec {
     fn default() -> Self {
         LocalSpec {
             mons: 3,
+            osds: 3,
+            osd_size: 4 << 30,
+            default_pools: true,
+            pg_num: 32,
             timing: MonTiming::default(),
+            osd_heartbeat_ms: 2000,
         }
     }
+}
+
+/// One OSD of a local cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalOsd {
+    /// Simulated host (its failure domain).
+    pub host: String,
+    /// gRPC address.
+    pub addr: String,
+    /// Device size, bytes.
+    pub size: u64,
 }
 
 /// How `cuttle cluster up` runs this cluster.
@@ -72,6 +100,26 @@ pub struct LocalSection {
     /// Monitor timers.
     #[serde(default)]
     pub mon_timing: MonTiming,
+    /// OSDs by daemon name (`osd.0`...): the number is the OSD id.
+    #[serde(default)]
+    pub osds: BTreeMap<String, LocalOsd>,
+    /// Create the default pools.
+    #[serde(default)]
+    pub default_pools: bool,
+    /// PGs per default pool.
+    #[serde(default = "default_pg_num")]
+    pub pg_num: u32,
+    /// OSD heartbeat interval, milliseconds.
+    #[serde(default = "default_hb")]
+    pub osd_heartbeat_ms: u64,
+}
+
+fn default_pg_num() -> u32 {
+    32
+}
+
+fn default_hb() -> u64 {
+    2000
 }
 
 /// The whole `cuttle.toml` of a local cluster.
@@ -143,6 +191,32 @@ impl Layout {
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// The OSD configuration file for OSD daemon `name` (TOML for `cuttle-osd`).
+    pub fn osd_config(&self, dir: &Path, name: &str, osd: &LocalOsd) -> String {
+        #[derive(Serialize)]
+        struct OsdFile<'a> {
+            data_dir: PathBuf,
+            device_size: u64,
+            host: &'a str,
+            listen: &'a str,
+            fsid: Uuid,
+            secret: &'a str,
+            heartbeat_interval_ms: u64,
+            monitors: &'a BTreeMap<String, String>,
+        }
+        toml::to_string_pretty(&OsdFile {
+            data_dir: dir.join(name),
+            device_size: osd.size,
+            host: &osd.host,
+            listen: &osd.addr,
+            fsid: self.fsid,
+            secret: &self.secret,
+            heartbeat_interval_ms: self.local.osd_heartbeat_ms,
+            monitors: &self.monitors,
+        })
+        .unwrap_or_default()
     }
 
     /// The monitor configuration file for monitor `name` (TOML for `cuttle-mon`).

@@ -18,7 +18,7 @@ mod process;
 mod test_cluster;
 
 pub use error::ClusterError;
-pub use layout::{Layout, LocalSpec, MonTiming};
-pub use local::{DaemonState, LocalCluster};
+pub use layout::{Layout, LocalOsd, LocalSpec, MonTiming};
+pub use local::{DaemonState, LocalCluster, UpReport};
 pub use process::bin_dir;
 pub use test_cluster::TestCluster;

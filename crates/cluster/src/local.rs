@@ -13,10 +13,24 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ClusterError;
-use crate::layout::{Layout, LocalSection, LocalSpec, MON_NAMES};
+use crate::layout::{Layout, LocalOsd, LocalSection, LocalSpec, MON_NAMES};
 use crate::process;
 
 const MON_BIN: &str = "cuttle-mon";
+const OSD_BIN: &str = "cuttle-osd";
+
+/// What `up` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    /// Daemons started by this call.
+    pub started: Vec<String>,
+    /// Pools created by this call.
+    pub pools_created: Vec<String>,
+    /// Health when `up` returned.
+    pub health: String,
+    /// Health checks still open (empty when healthy).
+    pub checks: Vec<String>,
+}
 
 /// One daemon of the cluster and whether it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,12 +93,27 @@ impl LocalCluster {
                 format!("127.0.0.1:{}", process::free_port()?),
             );
         }
+        let mut osds = BTreeMap::new();
+        for i in 0..spec.osds {
+            osds.insert(
+                format!("osd.{i}"),
+                LocalOsd {
+                    host: format!("host{i}"),
+                    addr: format!("127.0.0.1:{}", process::free_port()?),
+                    size: spec.osd_size,
+                },
+            );
+        }
         let layout = Layout {
             fsid: Uuid::new_v4(),
             secret: ClusterSecret::generate().to_hex(),
             monitors,
             local: LocalSection {
                 mon_timing: spec.timing.clone(),
+                osds,
+                default_pools: spec.default_pools,
+                pg_num: spec.pg_num,
+                osd_heartbeat_ms: spec.osd_heartbeat_ms,
             },
         };
         layout.save(dir)?;
@@ -99,15 +128,25 @@ impl LocalCluster {
     }
 
     fn write_daemon_configs(&self) -> Result<(), ClusterError> {
+        let write = |file: String, text: String| {
+            let path = self.dir.join(file);
+            std::fs::write(&path, text).map_err(|source| ClusterError::Io {
+                what: "writing",
+                path: path.clone(),
+                source,
+            })
+        };
         for name in self.layout.monitors.keys() {
-            let path = self.dir.join(format!("mon.{name}.toml"));
-            std::fs::write(&path, self.layout.mon_config(&self.dir, name)).map_err(|source| {
-                ClusterError::Io {
-                    what: "writing",
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            write(
+                format!("mon.{name}.toml"),
+                self.layout.mon_config(&self.dir, name),
+            )?;
+        }
+        for (name, osd) in &self.layout.local.osds {
+            write(
+                format!("{name}.toml"),
+                self.layout.osd_config(&self.dir, name, osd),
+            )?;
         }
         Ok(())
     }
@@ -149,11 +188,25 @@ impl LocalCluster {
 
     /// Names of every daemon, monitors first.
     pub fn daemon_names(&self) -> Vec<String> {
-        self.layout
+        let mut names: Vec<String> = self
+            .layout
             .monitors
             .keys()
             .map(|n| format!("mon.{n}"))
-            .collect()
+            .collect();
+        names.extend(self.osd_names());
+        names
+    }
+
+    /// Names of the OSD daemons (`osd.N`, N being the OSD id), in id order.
+    pub fn osd_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.layout.local.osds.keys().cloned().collect();
+        names.sort_by_key(|n| {
+            n.trim_start_matches("osd.")
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        });
+        names
     }
 
     fn pidfile(&self, name: &str) -> PathBuf {
@@ -167,6 +220,7 @@ impl LocalCluster {
     fn binary_of(&self, name: &str) -> Result<&'static str, ClusterError> {
         match name.split_once('.') {
             Some(("mon", id)) if self.layout.monitors.contains_key(id) => Ok(MON_BIN),
+            Some(("osd", _)) if self.layout.local.osds.contains_key(name) => Ok(OSD_BIN),
             _ => Err(ClusterError::NoSuchDaemon(name.to_string())),
         }
     }
@@ -174,6 +228,13 @@ impl LocalCluster {
     fn addr_of(&self, name: &str) -> String {
         match name.split_once('.') {
             Some(("mon", id)) => self.layout.monitors.get(id).cloned().unwrap_or_default(),
+            Some(("osd", _)) => self
+                .layout
+                .local
+                .osds
+                .get(name)
+                .map(|o| o.addr.clone())
+                .unwrap_or_default(),
             _ => String::new(),
         }
     }
@@ -280,6 +341,147 @@ impl LocalCluster {
             self.stop(name)?;
         }
         Ok(())
+    }
+
+    /// Registers OSDs that have never started, in id order, so daemon `osd.N` gets
+    /// OSD id N (each OSD reads its uuid from its data directory when it formats).
+    pub async fn register_osds(&self) -> Result<(), ClusterError> {
+        let client = self.client()?;
+        for name in self.osd_names() {
+            let dir = self.dir.join(&name);
+            let uuid_path = dir.join("uuid");
+            if uuid_path.exists() {
+                continue;
+            }
+            let io = |source| ClusterError::Io {
+                what: "writing",
+                path: uuid_path.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let uuid = Uuid::new_v4();
+            let host = self.layout.local.osds[&name].host.clone();
+            let reply = client.create_osd(&uuid.to_string(), &host).await?;
+            let want: u32 = name.trim_start_matches("osd.").parse().unwrap_or(u32::MAX);
+            if reply.osd_id != want {
+                return Err(ClusterError::BadLayout {
+                    path: self.conf_path(),
+                    reason: format!(
+                        "{name} was registered as osd.{}; the cluster map has OSDs this directory does not know",
+                        reply.osd_id
+                    ),
+                });
+            }
+            std::fs::write(&uuid_path, format!("{uuid}\n")).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Brings the whole cluster up: monitors (waiting for quorum), OSDs (registered in
+    /// order, waited for until up), default pools, then waits for `HEALTH_OK` up to
+    /// `timeout`. Daemons already running are left alone.
+    pub async fn up(&self, timeout: Duration) -> Result<UpReport, ClusterError> {
+        let start = Instant::now();
+        let mut started = Vec::new();
+        for name in self.layout.monitors.keys() {
+            let n = format!("mon.{name}");
+            if self.start(&n)? {
+                started.push(n);
+            }
+        }
+        self.wait_for_quorum(timeout).await?;
+        self.register_osds().await?;
+        for name in self.osd_names() {
+            if self.start(&name)? {
+                started.push(name);
+            }
+        }
+        let client = self.client()?.with_deadline(Duration::from_secs(5));
+        let want = self.layout.local.osds.len();
+        let mut last: String;
+        loop {
+            match client.get_map().await {
+                Ok(m) if m.osds.values().filter(|o| o.up).count() >= want => break,
+                Ok(m) => {
+                    last = format!(
+                        "{} of {want} OSDs up",
+                        m.osds.values().filter(|o| o.up).count()
+                    )
+                }
+                Err(e) => last = e.to_string(),
+            }
+            if start.elapsed() > timeout {
+                return Err(ClusterError::Timeout {
+                    what: "OSDs not up",
+                    secs: timeout.as_secs(),
+                    detail: last,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let pools_created = if self.layout.local.default_pools {
+            self.default_pools(&client).await?
+        } else {
+            Vec::new()
+        };
+        loop {
+            let st = client.status().await?;
+            if st.health == "HEALTH_OK" || start.elapsed() > timeout {
+                return Ok(UpReport {
+                    started,
+                    pools_created,
+                    health: st.health,
+                    checks: st
+                        .checks
+                        .iter()
+                        .map(|c| format!("{}: {}", c.code, c.summary))
+                        .collect(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates `ec` (EC 2+1) and `rep` (3 replicas, fewer with fewer OSDs) if missing.
+    async fn default_pools(&self, client: &MonClient) -> Result<Vec<String>, ClusterError> {
+        let map = client.get_map().await?;
+        let osds = self.layout.local.osds.len() as u32;
+        let mut made = Vec::new();
+        let pg_num = self.layout.local.pg_num;
+        let mut want = Vec::new();
+        if osds >= 3 {
+            want.push((
+                "ec",
+                pb::create_pool_request::Redundancy::Erasure(pb::EcProfile {
+                    k: 2,
+                    m: 1,
+                    stripe_unit: 0,
+                    codec: String::new(),
+                }),
+            ));
+        }
+        if osds >= 1 {
+            want.push((
+                "rep",
+                pb::create_pool_request::Redundancy::ReplicatedSize(osds.min(3)),
+            ));
+        }
+        for (name, redundancy) in want {
+            if map.pool_by_name(name).is_some() {
+                continue;
+            }
+            client
+                .create_pool(pb::CreatePoolRequest {
+                    name: name.into(),
+                    redundancy: Some(redundancy),
+                    pg_num,
+                    failure_domain: "host".into(),
+                    min_size: 0,
+                })
+                .await?;
+            made.push(name.to_string());
+        }
+        Ok(made)
     }
 
     /// Waits until the monitors have a leader and answer status.

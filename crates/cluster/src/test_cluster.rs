@@ -15,11 +15,14 @@ use crate::local::LocalCluster;
 #[derive(Debug)]
 pub struct TestCluster {
     cluster: LocalCluster,
+    /// What bringing it up did (health at the end included).
+    pub report: crate::local::UpReport,
     _dir: TempDir,
 }
 
 impl TestCluster {
-    /// Creates the cluster and starts every daemon, then waits for the monitor quorum.
+    /// Creates the cluster and brings it up (monitors, OSDs, default pools), waiting up to
+    /// a minute for `HEALTH_OK`; `report.health` says whether it got there.
     pub async fn start(spec: LocalSpec) -> Result<TestCluster, ClusterError> {
         let dir = tempfile::Builder::new()
             .prefix("cuttle-test-")
@@ -30,9 +33,18 @@ impl TestCluster {
                 source,
             })?;
         let cluster = LocalCluster::create(dir.path(), &spec)?;
-        let tc = TestCluster { cluster, _dir: dir };
-        tc.cluster.start_all()?;
-        tc.cluster.wait_for_quorum(Duration::from_secs(30)).await?;
+        // Built before starting anything, so whatever starts is killed if `up` fails.
+        let mut tc = TestCluster {
+            cluster,
+            report: crate::local::UpReport {
+                started: Vec::new(),
+                pools_created: Vec::new(),
+                health: String::new(),
+                checks: Vec::new(),
+            },
+            _dir: dir,
+        };
+        tc.report = tc.cluster.up(Duration::from_secs(60)).await?;
         Ok(tc)
     }
 

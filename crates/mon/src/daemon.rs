@@ -155,14 +155,12 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
         .enumerate()
         .map(|(i, (_, a))| (i as u64 + 1, BasicNode { addr: a.clone() }))
         .collect();
-    if !raft
+    let initialized = raft
         .is_initialized()
         .await
-        .map_err(|e| MonError::Raft(e.to_string()))?
-    {
-        if let Err(e) = raft.initialize(members).await {
-            tracing::debug!("raft initialize: {e}");
-        }
+        .map_err(|e| MonError::Raft(e.to_string()))?;
+    if !initialized && let Err(e) = raft.initialize(members).await {
+        tracing::debug!("raft initialize: {e}");
     }
 
     let node = Arc::new(MonNode::new(

@@ -287,7 +287,7 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
         ));
     }
 
-    checks.sort_by(|a, b| b.severity.cmp(&a.severity));
+    checks.sort_by_key(|c| std::cmp::Reverse(c.severity));
     let status = checks
         .iter()
         .map(|c| c.severity)

@@ -263,6 +263,33 @@ impl Monitor for MonService {
         }))
     }
 
+    async fn create_osd(
+        &self,
+        req: Request<pb::CreateOsdRequest>,
+    ) -> Result<Response<pb::BootOsdReply>, Status> {
+        if let Some(mut leader) = self.node.route(&req)? {
+            return leader.create_osd(forwarded(req.into_inner())).await;
+        }
+        let r = req.into_inner();
+        let uuid = Uuid::parse_str(&r.uuid).map_err(|e| invalid("bad_uuid", e))?;
+        if r.host.is_empty() {
+            return Err(invalid("bad_boot", "host is required"));
+        }
+        let cmd = MonCommand::CreateOsd { uuid, host: r.host };
+        match refused(self.node.propose(cmd).await?)? {
+            MonResponse::Booted { osd, epoch } => Ok(Response::new(pb::BootOsdReply {
+                osd_id: osd.0,
+                epoch: epoch.0,
+                fsid: self.node.config.fsid.to_string(),
+            })),
+            other => Err(status(
+                Code::Internal,
+                "unexpected_response",
+                format!("{other:?}"),
+            )),
+        }
+    }
+
     async fn boot_osd(
         &self,
         req: Request<pb::BootOsdRequest>,

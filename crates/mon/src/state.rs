@@ -35,6 +35,13 @@ pub enum MonCommand {
         /// Weight to set; `None` keeps the current one (1.0 for a new OSD).
         weight: Option<OsdWeight>,
     },
+    /// Register an OSD by uuid (idempotent) without marking it up.
+    CreateOsd {
+        /// Identity of the OSD's disk.
+        uuid: Uuid,
+        /// Host it will run on.
+        host: String,
+    },
     /// Mark OSDs down (missed heartbeats or by hand) at Unix time `at`.
     MarkDown {
         /// OSDs to mark.
@@ -248,43 +255,46 @@ pub fn failure_domains(map: &ClusterMap, domain: FailureDomain) -> u32 {
     }
 }
 
+/// The id of the OSD with `uuid`, registering it (down, in, weight 1.0, lowest free
+/// id as Ceph hands them out) when new.
+fn register(map: &mut ClusterMap, uuid: Uuid, host: &str) -> OsdId {
+    if let Some(id) = map.osds.values().find(|o| o.uuid == uuid).map(|o| o.id) {
+        return id;
+    }
+    let id = (0u32..)
+        .map(OsdId)
+        .find(|id| !map.osds.contains_key(id))
+        .unwrap_or(OsdId(u32::MAX));
+    map.osds.insert(
+        id,
+        OsdInfo {
+            id,
+            uuid,
+            host: host.to_string(),
+            addr: String::new(),
+            weight: OsdWeight::ONE,
+            up: false,
+            in_cluster: true,
+            down_since: None,
+        },
+    );
+    id
+}
+
 fn apply_to(
     map: &mut ClusterMap,
     next_pool_id: &mut u32,
     cmd: &MonCommand,
 ) -> Result<Outcome, CommandError> {
     match cmd {
+        MonCommand::CreateOsd { uuid, host } => Ok(Outcome::Booted(register(map, *uuid, host))),
         MonCommand::BootOsd {
             uuid,
             host,
             addr,
             weight,
         } => {
-            let existing = map.osds.values().find(|o| o.uuid == *uuid).map(|o| o.id);
-            let id = match existing {
-                Some(id) => id,
-                None => {
-                    // Lowest free id, as Ceph hands them out.
-                    let id = (0u32..)
-                        .map(OsdId)
-                        .find(|id| !map.osds.contains_key(id))
-                        .unwrap_or(OsdId(u32::MAX));
-                    map.osds.insert(
-                        id,
-                        OsdInfo {
-                            id,
-                            uuid: *uuid,
-                            host: host.clone(),
-                            addr: String::new(),
-                            weight: OsdWeight::ONE,
-                            up: false,
-                            in_cluster: true,
-                            down_since: None,
-                        },
-                    );
-                    id
-                }
-            };
+            let id = register(map, *uuid, host);
             let o = osd_mut(map, id)?;
             o.host = host.clone();
             o.addr = addr.clone();

@@ -7,8 +7,12 @@
 //! onto "log in RocksDB, map in memory with snapshots". tikv's raft-rs has had no
 //! release since 2023 and leaves the event loop, storage and transport to the user.
 
+// openraft's storage traits fix their error type (`StorageError`, ~224 bytes); our
+// helpers return the same type rather than converting at every call.
+#[allow(clippy::result_large_err)]
 pub mod log_store;
 pub mod network;
+#[allow(clippy::result_large_err)]
 pub mod state_machine;
 
 use std::io::Cursor;

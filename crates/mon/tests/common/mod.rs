@@ -33,7 +33,9 @@ pub async fn three_mons() -> TestCluster {
     );
     TestCluster::start(LocalSpec {
         mons: 3,
+        osds: 0,
         timing: fast_timing(),
+        ..LocalSpec::default()
     })
     .await
     .unwrap()

@@ -67,6 +67,13 @@ enum Cmd {
         /// Collection to list.
         collection: Option<String>,
     },
+    /// Where an object's blocks are on the device: `logical device length` per line.
+    Map {
+        /// Collection.
+        collection: String,
+        /// Object name.
+        object: String,
+    },
     /// Run the crash-test workload until killed.
     Torture {
         /// Workload seed.
@@ -194,6 +201,14 @@ async fn run(cli: Cli) -> Result<()> {
                         after = page.items.last().cloned();
                     }
                 }
+            }
+            store.close().await;
+        }
+        Cmd::Map { collection, object } => {
+            let store = open(&cli).await?;
+            let c = CollectionId::new(collection.as_str())?;
+            for (logical, device, len) in store.object_map(&c, object).await? {
+                println!("{logical} {device} {len}");
             }
             store.close().await;
         }

@@ -57,6 +57,7 @@ pub fn cluster_map(osds: &[Osd]) -> ClusterMap {
             weight: o.weight,
             up: o.id.0 % 2 == 0, // up/down must not matter
             in_cluster: o.is_in,
+            down_since: None,
         };
         map.osds.insert(o.id, info);
     }

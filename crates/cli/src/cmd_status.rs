@@ -1,0 +1,461 @@
+//! `cuttle status`, `cuttle health [detail]` and `cuttle mon stat`: views of the
+//! monitors' `Status` reply.
+//!
+//! JSON shapes (snake_case, stable for scripts):
+//! - status: `{fsid, epoch, health, checks: [check], monitors: [monitor], quorum: [name],
+//!   leader, term, osds, osds_up, osds_in, pools, bytes_total, bytes_used,
+//!   pg_states: {state: count}, answered_by}`;
+//! - health: `{health, checks: [check]}` with `check = {code, severity, summary,
+//!   detail: [line], remedy}`;
+//! - mon stat: `{leader, term, quorum: [name], monitors: [monitor], answered_by}` with
+//!   `monitor = {name, raft_id, addr, leader, reachable, last_applied}`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use cuttle_proto as pb;
+use serde::Serialize;
+
+use crate::ctx::{Ctx, failed};
+use crate::output::{self, Report, Table, yes_no};
+
+/// One health check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckView {
+    /// Stable identifier (`MON_DOWN`...).
+    pub code: String,
+    /// `HEALTH_WARN` or `HEALTH_ERR`.
+    pub severity: String,
+    /// One-line summary.
+    pub summary: String,
+    /// Detail lines.
+    pub detail: Vec<String>,
+    /// What the operator can do.
+    pub remedy: String,
+}
+
+impl From<&pb::HealthCheck> for CheckView {
+    fn from(c: &pb::HealthCheck) -> Self {
+        CheckView {
+            code: c.code.clone(),
+            severity: c.severity.clone(),
+            summary: c.summary.clone(),
+            detail: c.detail.clone(),
+            remedy: c.remedy.clone(),
+        }
+    }
+}
+
+impl CheckView {
+    /// `[WRN] CODE: summary`, as Ceph prints it.
+    fn line(&self) -> String {
+        let tag = match self.severity.as_str() {
+            "HEALTH_ERR" => "ERR",
+            "HEALTH_WARN" => "WRN",
+            _ => "INF",
+        };
+        format!("[{tag}] {}: {}", self.code, self.summary)
+    }
+}
+
+/// One monitor as the answering monitor sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorView {
+    /// Name (`a`).
+    pub name: String,
+    /// Raft node id.
+    pub raft_id: u64,
+    /// Address.
+    pub addr: String,
+    /// Whether it leads.
+    pub leader: bool,
+    /// Whether the answering monitor reaches it.
+    pub reachable: bool,
+    /// Last applied log index (known for the answering monitor only; 0 otherwise).
+    pub last_applied: u64,
+}
+
+impl From<&pb::MonitorStatus> for MonitorView {
+    fn from(m: &pb::MonitorStatus) -> Self {
+        MonitorView {
+            name: m.name.clone(),
+            raft_id: m.raft_id,
+            addr: m.addr.clone(),
+            leader: m.leader,
+            reachable: m.reachable,
+            last_applied: m.last_applied,
+        }
+    }
+}
+
+/// Monitors in quorum: the reachable ones, or none when the cluster reports no quorum.
+fn quorum(reply: &pb::StatusReply) -> Vec<String> {
+    if reply.leader.is_empty() || reply.checks.iter().any(|c| c.code == "MON_QUORUM") {
+        return Vec::new();
+    }
+    reply
+        .monitors
+        .iter()
+        .filter(|m| m.reachable)
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+/// `cuttle status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    /// Cluster identity.
+    pub fsid: String,
+    /// Map epoch.
+    pub epoch: u64,
+    /// `HEALTH_OK`, `HEALTH_WARN` or `HEALTH_ERR`.
+    pub health: String,
+    /// Health checks.
+    pub checks: Vec<CheckView>,
+    /// Every monitor.
+    pub monitors: Vec<MonitorView>,
+    /// Names of the monitors in quorum.
+    pub quorum: Vec<String>,
+    /// Leader's name (empty without one).
+    pub leader: String,
+    /// Raft term.
+    pub term: u64,
+    /// OSDs in the map.
+    pub osds: u32,
+    /// OSDs up.
+    pub osds_up: u32,
+    /// OSDs in.
+    pub osds_in: u32,
+    /// Pools.
+    pub pools: u32,
+    /// Raw capacity reported by OSDs.
+    pub bytes_total: u64,
+    /// Raw bytes used.
+    pub bytes_used: u64,
+    /// PG state → count.
+    pub pg_states: BTreeMap<String, u32>,
+    /// Monitor that answered.
+    pub answered_by: String,
+}
+
+impl From<&pb::StatusReply> for StatusView {
+    fn from(r: &pb::StatusReply) -> Self {
+        let mut pg_states = BTreeMap::new();
+        for p in &r.pg_states {
+            *pg_states.entry(p.state.clone()).or_insert(0) += p.count;
+        }
+        StatusView {
+            fsid: r.fsid.clone(),
+            epoch: r.epoch,
+            health: r.health.clone(),
+            checks: r.checks.iter().map(CheckView::from).collect(),
+            monitors: r.monitors.iter().map(MonitorView::from).collect(),
+            quorum: quorum(r),
+            leader: r.leader.clone(),
+            term: r.term,
+            osds: r.osds,
+            osds_up: r.osds_up,
+            osds_in: r.osds_in,
+            pools: r.pools,
+            bytes_total: r.bytes_total,
+            bytes_used: r.bytes_used,
+            pg_states,
+            answered_by: r.answered_by.clone(),
+        }
+    }
+}
+
+impl Report for StatusView {
+    fn table(&self) -> String {
+        let mut s = String::new();
+        s.push_str("  cluster:\n");
+        s.push_str(&format!("    id:     {}\n", self.fsid));
+        s.push_str(&format!("    health: {}\n", self.health));
+        for c in &self.checks {
+            s.push_str(&format!("            {}\n", c.line()));
+        }
+        s.push_str("\n  services:\n");
+        let quorum = if self.quorum.is_empty() {
+            "NO QUORUM".to_string()
+        } else {
+            format!("quorum {}", self.quorum.join(","))
+        };
+        let leader = if self.leader.is_empty() {
+            "no leader".to_string()
+        } else {
+            format!("leader {}", self.leader)
+        };
+        let down: Vec<&str> = self
+            .monitors
+            .iter()
+            .filter(|m| !m.reachable)
+            .map(|m| m.name.as_str())
+            .collect();
+        let down = if down.is_empty() {
+            String::new()
+        } else {
+            format!("; down: {}", down.join(","))
+        };
+        s.push_str(&format!(
+            "    mon: {} daemons, {quorum} ({leader}, term {}){down}\n",
+            self.monitors.len(),
+            self.term
+        ));
+        s.push_str(&format!(
+            "    osd: {} osds: {} up, {} in\n",
+            self.osds, self.osds_up, self.osds_in
+        ));
+        s.push_str("\n  data:\n");
+        s.push_str(&format!(
+            "    pools: {} pools, map epoch {}\n",
+            self.pools, self.epoch
+        ));
+        let pgs = if self.pg_states.is_empty() {
+            "none reported".to_string()
+        } else {
+            let total: u32 = self.pg_states.values().sum();
+            let states: Vec<String> = self
+                .pg_states
+                .iter()
+                .map(|(st, n)| format!("{n} {st}"))
+                .collect();
+            format!("{total} pgs: {}", states.join(", "))
+        };
+        s.push_str(&format!("    pgs:   {pgs}\n"));
+        s.push_str(&format!(
+            "    usage: {} used, {} / {} avail\n",
+            output::bytes(self.bytes_used),
+            output::bytes(self.bytes_total.saturating_sub(self.bytes_used)),
+            output::bytes(self.bytes_total)
+        ));
+        if !self.answered_by.is_empty() {
+            s.push_str(&format!("\n  (answered by mon.{})\n", self.answered_by));
+        }
+        s
+    }
+}
+
+/// `cuttle health [detail]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthView {
+    /// Overall status.
+    pub health: String,
+    /// Every check, with its detail and remedy.
+    pub checks: Vec<CheckView>,
+    /// Whether the table shows detail lines and remedies.
+    #[serde(skip)]
+    pub detail: bool,
+}
+
+impl Report for HealthView {
+    fn table(&self) -> String {
+        let mut s = format!("{}\n", self.health);
+        for c in &self.checks {
+            s.push_str(&c.line());
+            s.push('\n');
+            if self.detail {
+                for d in &c.detail {
+                    s.push_str(&format!("    {d}\n"));
+                }
+                if !c.remedy.is_empty() {
+                    s.push_str(&format!("    remedy: {}\n", c.remedy));
+                }
+            }
+        }
+        s
+    }
+}
+
+/// `cuttle mon stat`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonStatView {
+    /// Leader's name (empty without one).
+    pub leader: String,
+    /// Raft term.
+    pub term: u64,
+    /// Names of the monitors in quorum.
+    pub quorum: Vec<String>,
+    /// Every monitor.
+    pub monitors: Vec<MonitorView>,
+    /// Monitor that answered.
+    pub answered_by: String,
+}
+
+impl Report for MonStatView {
+    fn table(&self) -> String {
+        let leader = if self.leader.is_empty() {
+            "none"
+        } else {
+            &self.leader
+        };
+        let quorum = if self.quorum.is_empty() {
+            "none".to_string()
+        } else {
+            self.quorum.join(",")
+        };
+        let mut s = format!(
+            "{} monitors, leader {leader}, term {}, quorum {quorum} (answered by {})\n",
+            self.monitors.len(),
+            self.term,
+            self.answered_by
+        );
+        let mut t = Table::new(&["NAME", "RAFT_ID", "ADDRESS", "LEADER", "REACHABLE"]).right(1);
+        for m in &self.monitors {
+            t.row(vec![
+                m.name.clone(),
+                m.raft_id.to_string(),
+                m.addr.clone(),
+                yes_no(m.leader),
+                yes_no(m.reachable),
+            ]);
+        }
+        s.push_str(&t.render());
+        s
+    }
+}
+
+async fn fetch(ctx: &Ctx) -> Result<pb::StatusReply> {
+    ctx.client()?
+        .status()
+        .await
+        .map_err(|e| failed("asking the monitors for status", &e))
+}
+
+/// Runs `cuttle status`.
+pub async fn status(ctx: &Ctx) -> Result<()> {
+    let r = fetch(ctx).await?;
+    output::emit(ctx.format, &StatusView::from(&r))
+}
+
+/// Runs `cuttle health [detail]`.
+pub async fn health(ctx: &Ctx, detail: bool) -> Result<()> {
+    let r = fetch(ctx).await?;
+    let view = HealthView {
+        health: r.health.clone(),
+        checks: r.checks.iter().map(CheckView::from).collect(),
+        detail,
+    };
+    output::emit(ctx.format, &view)
+}
+
+/// Runs `cuttle mon stat`.
+pub async fn mon_stat(ctx: &Ctx) -> Result<()> {
+    let r = fetch(ctx).await?;
+    let view = MonStatView {
+        leader: r.leader.clone(),
+        term: r.term,
+        quorum: quorum(&r),
+        monitors: r.monitors.iter().map(MonitorView::from).collect(),
+        answered_by: r.answered_by.clone(),
+    };
+    output::emit(ctx.format, &view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply() -> pb::StatusReply {
+        let mon = |name: &str, id: u64, leader: bool, reachable: bool| pb::MonitorStatus {
+            name: name.into(),
+            raft_id: id,
+            addr: format!("127.0.0.1:{}", 6788 + id),
+            leader,
+            reachable,
+            last_applied: 0,
+        };
+        pb::StatusReply {
+            fsid: "f".into(),
+            epoch: 7,
+            health: "HEALTH_WARN".into(),
+            checks: vec![pb::HealthCheck {
+                code: "MON_DOWN".into(),
+                severity: "HEALTH_WARN".into(),
+                summary: "1 of 3 monitors down".into(),
+                detail: vec!["mon.c unreachable".into()],
+                remedy: "start the monitor again".into(),
+            }],
+            monitors: vec![
+                mon("a", 1, true, true),
+                mon("b", 2, false, true),
+                mon("c", 3, false, false),
+            ],
+            leader: "a".into(),
+            term: 4,
+            osds: 3,
+            osds_up: 2,
+            osds_in: 3,
+            pools: 1,
+            bytes_total: 3 << 30,
+            bytes_used: 1 << 30,
+            pg_states: vec![
+                pb::PgStateCount {
+                    state: "active+clean".into(),
+                    count: 30,
+                },
+                pb::PgStateCount {
+                    state: "active+degraded".into(),
+                    count: 2,
+                },
+            ],
+            answered_by: "b".into(),
+        }
+    }
+
+    #[test]
+    fn status_shows_quorum_down_monitors_and_usage() {
+        let v = StatusView::from(&reply());
+        assert_eq!(v.quorum, ["a", "b"]);
+        let t = v.table();
+        assert!(
+            t.contains("health: HEALTH_WARN\n            [WRN] MON_DOWN: 1 of 3 monitors down"),
+            "{t}"
+        );
+        assert!(
+            t.contains("mon: 3 daemons, quorum a,b (leader a, term 4); down: c"),
+            "{t}"
+        );
+        assert!(t.contains("osd: 3 osds: 2 up, 3 in"), "{t}");
+        assert!(
+            t.contains("pgs:   32 pgs: 30 active+clean, 2 active+degraded"),
+            "{t}"
+        );
+        assert!(
+            t.contains("usage: 1.0 GiB used, 2.0 GiB / 3.0 GiB avail"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn no_quorum_means_an_empty_quorum() {
+        let mut r = reply();
+        r.checks[0].code = "MON_QUORUM".into();
+        let v = StatusView::from(&r);
+        assert!(v.quorum.is_empty());
+        assert!(v.table().contains("NO QUORUM"));
+        let json = serde_json::to_value(&v).unwrap_or_default();
+        assert_eq!(json["quorum"], serde_json::json!([]));
+        assert_eq!(json["pg_states"]["active+clean"], 30);
+    }
+
+    #[test]
+    fn health_detail_adds_detail_lines_and_remedies() {
+        let r = reply();
+        let mut v = HealthView {
+            health: r.health.clone(),
+            checks: r.checks.iter().map(CheckView::from).collect(),
+            detail: false,
+        };
+        assert_eq!(
+            v.table(),
+            "HEALTH_WARN\n[WRN] MON_DOWN: 1 of 3 monitors down\n"
+        );
+        v.detail = true;
+        assert_eq!(
+            v.table(),
+            "HEALTH_WARN\n[WRN] MON_DOWN: 1 of 3 monitors down\n    mon.c unreachable\n    remedy: start the monitor again\n"
+        );
+        let json = serde_json::to_value(&v).unwrap_or_default();
+        assert_eq!(json.as_object().map(|o| o.len()), Some(2), "{json}");
+    }
+}

@@ -1,0 +1,378 @@
+//! `cuttle`: the operator's command line for a Cuttle cluster.
+//!
+//! ```text
+//! cuttle [-c FILE] [--format table|json] [--timeout SECS] <command>
+//!   status | health [detail] | mon stat
+//!   osd tree | osd out N | osd in N | osd down N
+//!   pool create NAME (--ec K+M | --replicated N) [--pg-num N] [--failure-domain host|osd] [--min-size N]
+//!   pool ls | pool get NAME | pool rm NAME --yes-i-really-mean-it
+//!   cluster up [--dir DIR] [--mons N] | cluster down [--dir DIR] | cluster status [--dir DIR]
+//! ```
+//!
+//! Layout: this file parses arguments and dispatches; [`ctx`] resolves the
+//! configuration and phrases errors; [`output`] renders tables and JSON; one `cmd_*`
+//! module per command family. Results go to stdout (a table, or one JSON document with
+//! `--format json`); failures print one `error: <what>: <why> (<code>)` line on stderr
+//! and exit with 1 (usage errors exit with 2, as clap does).
+
+mod cmd_cluster;
+mod cmd_osd;
+mod cmd_pool;
+mod cmd_status;
+mod ctx;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use cuttle_proto as pb;
+use cuttle_types::OsdId;
+
+use crate::cmd_pool::{CreateSpec, EcSpec, FailureDomainArg};
+use crate::ctx::Ctx;
+use crate::output::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cuttle",
+    version,
+    about = "Operate a Cuttle cluster",
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+struct Global {
+    /// Cluster configuration file [default: $CUTTLE_CONF, else ./cluster/cuttle.toml]
+    #[arg(
+        short = 'c',
+        long = "conf",
+        value_name = "FILE",
+        global = true,
+        help_heading = "Global options"
+    )]
+    conf: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true, help_heading = "Global options")]
+    format: Format,
+    /// Deadline of each cluster call, in seconds (retries across monitors included)
+    #[arg(long, value_name = "SECS", default_value_t = 15, global = true, help_heading = "Global options",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Health, monitors, OSDs, pools, placement groups and usage
+    Status,
+    /// Health status and one line per check
+    Health {
+        #[command(subcommand)]
+        detail: Option<HealthCommand>,
+    },
+    /// Monitors
+    #[command(subcommand, arg_required_else_help = true)]
+    Mon(MonCommand),
+    /// OSDs
+    #[command(subcommand, arg_required_else_help = true)]
+    Osd(OsdCommand),
+    /// Pools
+    #[command(subcommand, arg_required_else_help = true)]
+    Pool(PoolCommand),
+    /// A local cluster of daemon processes in one directory
+    #[command(subcommand, arg_required_else_help = true)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum HealthCommand {
+    /// Also show each check's detail lines and remedy
+    Detail,
+}
+
+#[derive(Debug, Subcommand)]
+enum MonCommand {
+    /// Each monitor's raft id, address, leadership and reachability; term and leader
+    Stat,
+}
+
+#[derive(Debug, Subcommand)]
+enum OsdCommand {
+    /// Hosts and their OSDs with weight, up/down, in/out and address
+    Tree,
+    /// Mark an OSD out: its placement groups move elsewhere
+    Out(OsdArg),
+    /// Mark an OSD in again
+    In(OsdArg),
+    /// Mark an OSD down (it marks itself up again when it next boots)
+    Down(OsdArg),
+}
+
+#[derive(Debug, Args)]
+struct OsdArg {
+    /// OSD id (3 or osd.3)
+    #[arg(value_name = "ID", value_parser = cmd_osd::parse_osd_id)]
+    id: OsdId,
+}
+
+#[derive(Debug, Subcommand)]
+enum PoolCommand {
+    /// Create a pool (exactly one of --ec or --replicated)
+    Create(CreateArgs),
+    /// List pools
+    Ls,
+    /// Show one pool
+    Get {
+        /// Pool name
+        name: String,
+    },
+    /// Remove a pool and all of its data
+    Rm {
+        /// Pool name
+        name: String,
+        /// Confirm that the pool's data is to be destroyed
+        #[arg(long = "yes-i-really-mean-it")]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("redundancy").required(true).args(["ec", "replicated"])))]
+struct CreateArgs {
+    /// Pool name (1 to 64 characters from a-z A-Z 0-9 . _ -)
+    name: String,
+    /// Erasure-coded: K data chunks plus M parity chunks, e.g. 2+1
+    #[arg(long, value_name = "K+M")]
+    ec: Option<EcSpec>,
+    /// Replicated: N full copies
+    #[arg(long, value_name = "N")]
+    replicated: Option<u32>,
+    /// Number of placement groups
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pg_num: u32,
+    /// Unit over which a placement group's members must be distinct
+    #[arg(long, value_enum, default_value_t = FailureDomainArg::Host)]
+    failure_domain: FailureDomainArg,
+    /// Fewest members that accept writes [default: the monitor's: k+1, or size-size/2]
+    #[arg(long, value_name = "N")]
+    min_size: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Create (first time) or restart the local cluster and wait for its quorum
+    Up {
+        /// Cluster directory
+        #[arg(long, value_name = "DIR", default_value = cmd_cluster::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Monitors to create (a new cluster only)
+        #[arg(long, value_name = "N", default_value_t = 3,
+              value_parser = clap::value_parser!(u16).range(1..=7))]
+        mons: u16,
+    },
+    /// Stop every daemon of the local cluster
+    Down {
+        /// Cluster directory
+        #[arg(long, value_name = "DIR", default_value = cmd_cluster::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+    /// Which daemons of the local cluster run
+    Status {
+        /// Cluster directory
+        #[arg(long, value_name = "DIR", default_value = cmd_cluster::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        conf: ctx::resolve_conf(cli.global.conf.as_deref(), std::env::var_os(ctx::CONF_ENV)),
+        format: cli.global.format,
+        timeout: Duration::from_secs(cli.global.timeout),
+    };
+    match cli.command {
+        Command::Status => cmd_status::status(&ctx).await,
+        Command::Health { detail } => cmd_status::health(&ctx, detail.is_some()).await,
+        Command::Mon(MonCommand::Stat) => cmd_status::mon_stat(&ctx).await,
+        Command::Osd(cmd) => match cmd {
+            OsdCommand::Tree => cmd_osd::tree(&ctx).await,
+            OsdCommand::Out(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::Out).await,
+            OsdCommand::In(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::In).await,
+            OsdCommand::Down(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::Down).await,
+        },
+        Command::Pool(cmd) => match cmd {
+            PoolCommand::Create(a) => {
+                let spec = CreateSpec {
+                    name: a.name,
+                    ec: a.ec,
+                    replicated: a.replicated,
+                    pg_num: a.pg_num,
+                    failure_domain: a.failure_domain,
+                    min_size: a.min_size,
+                };
+                cmd_pool::create(&ctx, &spec).await
+            }
+            PoolCommand::Ls => cmd_pool::ls(&ctx).await,
+            PoolCommand::Get { name } => cmd_pool::get(&ctx, &name).await,
+            PoolCommand::Rm { name, yes } => cmd_pool::rm(&ctx, &name, yes).await,
+        },
+        Command::Cluster(cmd) => match cmd {
+            ClusterCommand::Up { dir, mons } => {
+                cmd_cluster::up(&ctx, &dir, usize::from(mons)).await
+            }
+            ClusterCommand::Down { dir } => cmd_cluster::down(&ctx, &dir).await,
+            ClusterCommand::Status { dir } => cmd_cluster::status(&ctx, &dir).await,
+        },
+    }
+}
+
+/// Joins a multi-line message into one line, so every failure is a single `error:` line.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn main() -> ExitCode {
+    // Exits with 2 on usage errors, 0 for --help and --version.
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cuttle").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli = parse(&[
+            "pool",
+            "ls",
+            "-c",
+            "/x.toml",
+            "--format",
+            "json",
+            "--timeout",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.conf, Some(PathBuf::from("/x.toml")));
+        assert_eq!(cli.global.format, Format::Json);
+        assert_eq!(cli.global.timeout, 3);
+        let cli = parse(&["--format=json", "status"]).unwrap();
+        assert_eq!(cli.global.format, Format::Json);
+        assert_eq!(cli.global.timeout, 15);
+        assert!(cli.global.conf.is_none());
+        assert_eq!(
+            parse(&["status", "--timeout", "0"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            parse(&["status", "--format", "yaml"]).unwrap_err().kind(),
+            ErrorKind::InvalidValue
+        );
+    }
+
+    #[test]
+    fn pool_create_needs_exactly_one_redundancy() {
+        let e = parse(&["pool", "create", "p"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        let e = parse(&["pool", "create", "p", "--ec", "2+1", "--replicated", "3"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        let e = parse(&["pool", "create", "p", "--ec", "2+"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+        let e = parse(&[
+            "pool",
+            "create",
+            "p",
+            "--ec",
+            "2+1",
+            "--failure-domain",
+            "rack",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        let Command::Pool(PoolCommand::Create(a)) = parse(&["pool", "create", "p", "--ec", "4+2"])
+            .unwrap()
+            .command
+        else {
+            panic!("not pool create");
+        };
+        assert_eq!(a.ec, Some(EcSpec { k: 4, m: 2 }));
+        assert_eq!(
+            (a.pg_num, a.failure_domain, a.min_size),
+            (32, FailureDomainArg::Host, None)
+        );
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        assert!(matches!(
+            parse(&["health"]).unwrap().command,
+            Command::Health { detail: None }
+        ));
+        assert!(matches!(
+            parse(&["health", "detail"]).unwrap().command,
+            Command::Health {
+                detail: Some(HealthCommand::Detail)
+            }
+        ));
+        assert!(matches!(
+            parse(&["osd", "out", "osd.4"]).unwrap().command,
+            Command::Osd(OsdCommand::Out(OsdArg { id: OsdId(4) }))
+        ));
+        assert_eq!(
+            parse(&["osd", "in", "x"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+        assert!(matches!(
+            parse(&["pool", "rm", "p"]).unwrap().command,
+            Command::Pool(PoolCommand::Rm { yes: false, .. })
+        ));
+        let Command::Cluster(ClusterCommand::Up { dir, mons }) =
+            parse(&["cluster", "up"]).unwrap().command
+        else {
+            panic!("not cluster up");
+        };
+        assert_eq!((dir, mons), (PathBuf::from("cluster"), 3));
+        assert_eq!(
+            parse(&["cluster", "up", "--mons", "0"]).unwrap_err().kind(),
+            ErrorKind::ValueValidation
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `cuttle cluster up|status|down` on a temporary directory: the real binary starts
+//! real monitors, stops exactly them, and `up` on the same directory restarts the same
+//! cluster. A guard stops whatever the directory describes when the test ends, even
+//! when an assertion fails.
+//!
+//! Needs the `cuttle-mon` binary in the same target directory: with a separate target
+//! directory run `CARGO_TARGET_DIR=<dir> cargo build -p cuttle-mon` before
+//! `cargo test -p cuttle-cli` (`cargo test --workspace` builds it on its own).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{cuttle, cuttle_in, require_mon_binary, status_with_leader};
+use cuttle_cluster::{Layout, LocalCluster};
+use serde_json::Value;
+
+/// Stops every daemon of the cluster in `dir` when dropped.
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Ok(c) = LocalCluster::open(&self.0) {
+            let _ = c.stop_all();
+        }
+    }
+}
+
+fn names(daemons: &Value) -> Vec<String> {
+    daemons
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn all(daemons: &Value, key: &str, want: bool) -> bool {
+    daemons.as_array().unwrap().iter().all(|d| d[key] == want)
+}
+
+fn pid_alive(pid: u64) -> bool {
+    // A zombie (exited, not yet reaped by its new parent) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn cluster_up_status_down_and_up_again() {
+    require_mon_binary();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir: &Path = &tmp.path().join("cl");
+    let _guard = StopOnDrop(dir.to_path_buf());
+    let d = dir.to_str().unwrap();
+
+    // First `up`, with a relative --dir: paths in the output are absolute.
+    let up = cuttle_in(
+        Some(tmp.path()),
+        &[],
+        &["cluster", "up", "--dir", "cl", "--format", "json"],
+    )
+    .json();
+    let conf = dir.join("cuttle.toml");
+    assert_eq!(up["dir"], d, "{up}");
+    assert_eq!(up["conf"], conf.to_str().unwrap(), "{up}");
+    assert_eq!(names(&up["daemons"]), ["mon.a", "mon.b", "mon.c"], "{up}");
+    assert!(
+        all(&up["daemons"], "running", true) && all(&up["daemons"], "started", true),
+        "{up}"
+    );
+    assert!(
+        up["health"].as_str().unwrap().starts_with("HEALTH_"),
+        "{up}"
+    );
+    assert!(up["checks"].is_array(), "{up}");
+    assert_eq!(
+        up["pools_created"],
+        serde_json::json!([]),
+        "no OSDs, no pools: {up}"
+    );
+    let fsid = Layout::load(dir).unwrap().fsid;
+    assert_eq!(up["fsid"], fsid.to_string());
+    let pids: Vec<u64> = up["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["pid"].as_u64().unwrap())
+        .collect();
+    assert!(pids.iter().all(|&p| pid_alive(p)), "{up}");
+
+    // The daemons outlived `cluster up`, and the printed configuration reaches them.
+    let conf_s = conf.to_str().unwrap();
+    let status = status_with_leader(conf_s);
+    assert_eq!(status["fsid"], fsid.to_string());
+    let epoch_before = status["epoch"].as_u64().unwrap();
+
+    // `up` again while running starts nothing and prints the export line.
+    let again = cuttle(&["cluster", "up", "--dir", d]).ok();
+    assert!(again.contains("was already running"), "{again}");
+    assert!(
+        again.ends_with(&format!("export CUTTLE_CONF={conf_s}\n")),
+        "{again}"
+    );
+
+    let st = cuttle(&["cluster", "status", "--dir", d, "--format", "json"]).json();
+    assert_eq!(names(&st["daemons"]), ["mon.a", "mon.b", "mon.c"], "{st}");
+    assert!(all(&st["daemons"], "running", true), "{st}");
+    assert!(st["daemons"][0].get("started").is_none(), "{st}");
+    let table = cuttle(&["cluster", "status", "--dir", d]).ok();
+    assert!(table.contains("3 of 3 daemons running"), "{table}");
+    let header: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "PID", "RUNNING", "ADDRESS", "LOG"],
+        "{table}"
+    );
+    assert!(
+        table.contains(&dir.join("mon.a.log").display().to_string()),
+        "{table}"
+    );
+
+    // `down` returns once every daemon has exited.
+    let down = cuttle(&["cluster", "down", "--dir", d, "--format", "json"]).json();
+    let stopped: Vec<&str> = down["stopped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(stopped, ["mon.a", "mon.b", "mon.c"], "{down}");
+    assert!(all(&down["daemons"], "running", false), "{down}");
+    assert!(
+        pids.iter().all(|&p| !pid_alive(p)),
+        "daemons still alive after down: {pids:?}"
+    );
+    let st = cuttle(&["cluster", "status", "--dir", d, "--format", "json"]).json();
+    assert!(all(&st["daemons"], "running", false), "{st}");
+    let table = cuttle(&["cluster", "down", "--dir", d]).ok();
+    assert!(table.starts_with("nothing was running"), "{table}");
+    cuttle(&["-c", conf_s, "--timeout", "1", "status"]).fails_with("unreachable");
+
+    // `up` on the same directory restarts the same cluster with its data.
+    let table = cuttle(&["cluster", "up", "--dir", d, "--mons", "5"]).ok();
+    assert!(table.contains("started mon.a, mon.b, mon.c"), "{table}");
+    assert!(table.contains("--mons 5 is ignored"), "{table}");
+    assert!(table.contains(&format!("config: {conf_s}\n")), "{table}");
+    assert_eq!(
+        Layout::load(dir).unwrap().fsid,
+        fsid,
+        "cuttle.toml was rewritten"
+    );
+    let status = status_with_leader(conf_s);
+    assert_eq!(status["fsid"], fsid.to_string());
+    assert!(
+        status["epoch"].as_u64().unwrap() >= epoch_before,
+        "the map went back: {status}"
+    );
+
+    let down = cuttle(&["cluster", "down", "--dir", d, "--format", "json"]).json();
+    assert_eq!(down["stopped"].as_array().unwrap().len(), 3, "{down}");
+}

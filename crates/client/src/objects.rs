@@ -1,0 +1,518 @@
+//! `Cluster` and `IoCtx`: object I/O, the way librados does it.
+//!
+//! The client keeps the newest map (a [`MapWatcher`]), computes an object's PG and the
+//! PG's members with the placement library — exactly as OSDs do — and sends each
+//! operation to the primary (the first up member). When the primary answers that it is
+//! not the primary, is still peering, or cannot be reached, the client waits for a newer
+//! map (or a short back-off) and tries again, until the operation's deadline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cuttle_placement::{Hierarchy, object_to_pg};
+use cuttle_proto as pb;
+use cuttle_proto::osd_client::OsdClient;
+use cuttle_rpc::{ClientAuth, ClusterSecret};
+use cuttle_types::{ClusterMap, OsdId, PgId, PoolId};
+use parking_lot::Mutex;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::conf::ClusterConf;
+use crate::error::ClientError;
+use crate::mon::MonClient;
+use crate::watch::MapWatcher;
+
+type Osd = OsdClient<InterceptedService<Channel, ClientAuth>>;
+
+/// Default deadline of one object operation, retries included.
+pub const OP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Size, version and user attributes of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectInfo {
+    /// Bytes.
+    pub size: u64,
+    /// (epoch, seq) of the last change.
+    pub version: (u64, u64),
+    /// User attributes.
+    pub xattrs: BTreeMap<String, Bytes>,
+}
+
+/// Where a listing continues: the PG and the last name returned in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListCursor {
+    /// PG seed to continue in.
+    pub seed: u32,
+    /// Last name returned from that PG (empty: from its start).
+    pub after: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mon: MonClient,
+    watcher: MapWatcher,
+    secret: ClusterSecret,
+    osds: Mutex<HashMap<OsdId, (String, Osd)>>,
+    hierarchy: Mutex<Option<(u64, Arc<Hierarchy>)>>,
+    deadline: Duration,
+}
+
+/// A connection to a cluster. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+/// Object operations on one pool.
+#[derive(Debug, Clone)]
+pub struct IoCtx {
+    cluster: Cluster,
+    pool: PoolId,
+    name: String,
+}
+
+fn retryable(s: &Status) -> bool {
+    matches!(
+        cuttle_rpc::error_code(s),
+        Some("wrong_primary" | "map_behind" | "pg_peering" | "pg_inactive" | "peer_failed")
+    ) || (cuttle_rpc::error_code(s).is_none()
+        && matches!(
+            s.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+        ))
+}
+
+impl Cluster {
+    /// Connects and waits for the first map.
+    pub async fn connect(conf: &ClusterConf) -> Result<Cluster, ClientError> {
+        let secret = conf
+            .cluster_secret()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let mon = MonClient::from_conf(conf)?;
+        let watcher = MapWatcher::start(mon.clone());
+        watcher.wait_for(Duration::from_secs(30), |_| true).await?;
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                mon,
+                watcher,
+                secret,
+                osds: Mutex::new(HashMap::new()),
+                hierarchy: Mutex::new(None),
+                deadline: OP_DEADLINE,
+            }),
+        })
+    }
+
+    /// The monitors.
+    pub fn mon(&self) -> &MonClient {
+        &self.inner.mon
+    }
+
+    /// The newest map.
+    pub fn map(&self) -> Result<Arc<ClusterMap>, ClientError> {
+        self.inner
+            .watcher
+            .current()
+            .ok_or_else(|| ClientError::Protocol("no cluster map yet".into()))
+    }
+
+    /// Waits until the map reaches `epoch`.
+    pub async fn wait_for_epoch(
+        &self,
+        epoch: u64,
+        timeout: Duration,
+    ) -> Result<Arc<ClusterMap>, ClientError> {
+        self.inner
+            .watcher
+            .wait_for(timeout, |m| m.epoch.0 >= epoch)
+            .await
+    }
+
+    /// Operations on the pool called `name`.
+    pub async fn pool(&self, name: &str) -> Result<IoCtx, ClientError> {
+        let find = |m: &ClusterMap| m.pool_by_name(name).map(|p| p.id);
+        let id = match self.map().ok().as_deref().and_then(find) {
+            Some(id) => id,
+            None => {
+                // The pool may be newer than our map: ask the monitors.
+                let m = self.inner.mon.get_map().await?;
+                let id = find(&m).ok_or_else(|| ClientError::Refused {
+                    grpc: Code::NotFound,
+                    code: "no_such_pool".into(),
+                    message: format!("pool {name:?} does not exist"),
+                })?;
+                self.wait_for_epoch(m.epoch.0, Duration::from_secs(10))
+                    .await?;
+                id
+            }
+        };
+        Ok(IoCtx {
+            cluster: self.clone(),
+            pool: id,
+            name: name.to_string(),
+        })
+    }
+
+    fn hierarchy(&self, map: &ClusterMap) -> Arc<Hierarchy> {
+        let mut h = self.inner.hierarchy.lock();
+        match &*h {
+            Some((e, hier)) if *e == map.epoch.0 => hier.clone(),
+            _ => {
+                let hier = Arc::new(Hierarchy::from_map(map));
+                *h = Some((map.epoch.0, hier.clone()));
+                hier
+            }
+        }
+    }
+
+    fn osd(&self, id: OsdId, addr: &str) -> Result<Osd, ClientError> {
+        let mut osds = self.inner.osds.lock();
+        if let Some((a, c)) = osds.get(&id)
+            && a == addr
+        {
+            return Ok(c.clone());
+        }
+        let ch = cuttle_rpc::channel::lazy_channel(addr)
+            .map_err(|e| ClientError::Config(format!("{id} address {addr:?}: {e}")))?;
+        let c = OsdClient::with_interceptor(ch, ClientAuth::new(self.inner.secret.clone()))
+            .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
+        osds.insert(id, (addr.to_string(), c.clone()));
+        Ok(c)
+    }
+
+    /// Where an object lives in the current map: its PG and the PG's members by
+    /// position (shard id for erasure-coded pools).
+    pub fn locate(
+        &self,
+        pool: PoolId,
+        object: &str,
+    ) -> Result<(PgId, Vec<Option<OsdId>>), ClientError> {
+        let map = self.map()?;
+        let p = map
+            .pools
+            .get(&pool)
+            .ok_or_else(|| ClientError::Protocol(format!("pool {pool} is not in the map")))?;
+        let pg = object_to_pg(p, object.as_bytes());
+        Ok((pg, self.hierarchy(&map).place(p, pg).members))
+    }
+
+    /// The primary of a PG in `map`, if any member is up.
+    pub fn primary(&self, map: &ClusterMap, pg: PgId) -> Option<(OsdId, String)> {
+        let pool = map.pools.get(&pg.pool)?;
+        let placement = self.hierarchy(map).place(pool, pg);
+        placement
+            .members
+            .iter()
+            .flatten()
+            .find(|o| map.is_up(**o))
+            .and_then(|o| map.osds.get(o).map(|i| (*o, i.addr.clone())))
+    }
+
+    /// Runs `f` against the primary of the PG chosen by `route`, retrying on map
+    /// changes and primary failures until the deadline.
+    async fn on_primary<T, R, F, Fut>(&self, pool: PoolId, route: R, f: F) -> Result<T, ClientError>
+    where
+        R: Fn(&cuttle_types::Pool) -> PgId,
+        F: Fn(Osd, u64, pb::PgRef) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let start = Instant::now();
+        let mut last = String::from("no attempt");
+        let mut pause = Duration::from_millis(50);
+        while start.elapsed() < self.inner.deadline {
+            let map = self.map()?;
+            let Some(p) = map.pools.get(&pool) else {
+                return Err(ClientError::Refused {
+                    grpc: Code::NotFound,
+                    code: "no_such_pool".into(),
+                    message: format!("pool {pool} does not exist"),
+                });
+            };
+            let pg = route(p);
+            let target = self.primary(&map, pg);
+            if let Some((osd, addr)) = target {
+                let client = self.osd(osd, &addr)?;
+                let pg_ref = pb::PgRef {
+                    pool: pg.pool.0,
+                    seed: pg.seed,
+                };
+                match f(client, map.epoch.0, pg_ref).await {
+                    Ok(r) => return Ok(r.into_inner()),
+                    Err(s) if retryable(&s) => {
+                        last = format!("{osd} (pg {pg}, epoch {}): {}", map.epoch, s.message());
+                    }
+                    Err(s) => return Err(ClientError::from_status(&s)),
+                }
+            } else {
+                last = format!("no member of pg {pg} is up at epoch {}", map.epoch);
+            }
+            // Wait for a newer map, or a moment, before trying again.
+            let epoch = map.epoch.0;
+            let _ = self.wait_for_epoch(epoch + 1, pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+        Err(ClientError::Unreachable {
+            secs: self.inner.deadline.as_secs(),
+            tried: "the PG primary".into(),
+            last,
+        })
+    }
+}
+
+fn op(o: pb::object_op::Op) -> pb::ObjectOp {
+    pb::ObjectOp { op: Some(o) }
+}
+
+impl IoCtx {
+    /// The pool's name.
+    pub fn pool_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The pool's id.
+    pub fn pool_id(&self) -> PoolId {
+        self.pool
+    }
+
+    fn route(object: &str) -> impl Fn(&cuttle_types::Pool) -> PgId + '_ {
+        move |p| object_to_pg(p, object.as_bytes())
+    }
+
+    /// Applies operations atomically to one object; returns its new version.
+    pub async fn mutate(
+        &self,
+        object: &str,
+        ops: Vec<pb::ObjectOp>,
+    ) -> Result<(u64, u64), ClientError> {
+        let r = self
+            .cluster
+            .on_primary(self.pool, Self::route(object), |mut c, epoch, pg| {
+                let req = pb::MutateRequest {
+                    epoch,
+                    pg: Some(pg),
+                    object: object.to_string(),
+                    ops: ops.clone(),
+                };
+                async move { c.mutate(req).await }
+            })
+            .await?;
+        let v = r.version.unwrap_or_default();
+        Ok((v.epoch, v.seq))
+    }
+
+    /// Replaces the object's data.
+    pub async fn write_full(&self, object: &str, data: Bytes) -> Result<(u64, u64), ClientError> {
+        self.mutate(object, vec![op(pb::object_op::Op::WriteFull(data))])
+            .await
+    }
+
+    /// Deletes the object.
+    pub async fn remove(&self, object: &str) -> Result<(), ClientError> {
+        self.mutate(object, vec![op(pb::object_op::Op::Remove(pb::Empty {}))])
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets a user attribute.
+    pub async fn set_xattr(
+        &self,
+        object: &str,
+        key: &str,
+        value: Bytes,
+    ) -> Result<(), ClientError> {
+        let kv = pb::KeyValue {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value,
+        };
+        self.mutate(object, vec![op(pb::object_op::Op::SetXattr(kv))])
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads `len` bytes at `offset` (0 = to the end).
+    pub async fn read(&self, object: &str, offset: u64, len: u64) -> Result<Bytes, ClientError> {
+        let r = self
+            .cluster
+            .on_primary(self.pool, Self::route(object), |mut c, epoch, pg| {
+                let req = pb::ReadRequest {
+                    epoch,
+                    pg: Some(pg),
+                    object: object.to_string(),
+                    offset,
+                    length: len,
+                };
+                async move { c.read(req).await }
+            })
+            .await?;
+        Ok(r.data)
+    }
+
+    /// Size, version and attributes.
+    pub async fn stat(&self, object: &str) -> Result<ObjectInfo, ClientError> {
+        let r = self
+            .cluster
+            .on_primary(self.pool, Self::route(object), |mut c, epoch, pg| {
+                let req = pb::StatRequest {
+                    epoch,
+                    pg: Some(pg),
+                    object: object.to_string(),
+                };
+                async move { c.stat(req).await }
+            })
+            .await?;
+        let v = r.version.unwrap_or_default();
+        Ok(ObjectInfo {
+            size: r.size,
+            version: (v.epoch, v.seq),
+            xattrs: r
+                .xattrs
+                .into_iter()
+                .filter_map(|kv| {
+                    String::from_utf8(kv.key.to_vec())
+                        .ok()
+                        .map(|k| (k, kv.value))
+                })
+                .collect(),
+        })
+    }
+
+    /// Sets omap entries (replicated pools).
+    pub async fn omap_set(
+        &self,
+        object: &str,
+        entries: Vec<(Bytes, Bytes)>,
+    ) -> Result<(), ClientError> {
+        let entries = entries
+            .into_iter()
+            .map(|(key, value)| pb::KeyValue { key, value })
+            .collect();
+        self.mutate(
+            object,
+            vec![op(pb::object_op::Op::OmapSet(pb::OmapSet { entries }))],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes omap keys (replicated pools).
+    pub async fn omap_rm(&self, object: &str, keys: Vec<Bytes>) -> Result<(), ClientError> {
+        self.mutate(
+            object,
+            vec![op(pb::object_op::Op::OmapRm(pb::OmapKeys { keys }))],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn omap_call(
+        &self,
+        object: &str,
+        keys: Vec<Bytes>,
+        prefix: &[u8],
+        after: &[u8],
+        max: u32,
+    ) -> Result<pb::OmapGetReply, ClientError> {
+        self.cluster
+            .on_primary(self.pool, Self::route(object), |mut c, epoch, pg| {
+                let req = pb::OmapGetRequest {
+                    epoch,
+                    pg: Some(pg),
+                    object: object.to_string(),
+                    keys: keys.clone(),
+                    prefix: Bytes::copy_from_slice(prefix),
+                    after: Bytes::copy_from_slice(after),
+                    max,
+                };
+                async move { c.omap_get(req).await }
+            })
+            .await
+    }
+
+    /// Omap values of the given keys (missing keys are left out).
+    pub async fn omap_get(
+        &self,
+        object: &str,
+        keys: Vec<Bytes>,
+    ) -> Result<BTreeMap<Bytes, Bytes>, ClientError> {
+        if keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let r = self.omap_call(object, keys, b"", b"", 0).await?;
+        Ok(r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect())
+    }
+
+    /// Omap entries with `prefix` after `after`, up to `max`; and whether more remain.
+    pub async fn omap_list(
+        &self,
+        object: &str,
+        prefix: &[u8],
+        after: &[u8],
+        max: u32,
+    ) -> Result<(Vec<(Bytes, Bytes)>, bool), ClientError> {
+        let r = self
+            .omap_call(object, Vec::new(), prefix, after, max.max(1))
+            .await?;
+        Ok((
+            r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            r.more,
+        ))
+    }
+
+    /// Up to `max` object names from `cursor` (start with the default cursor); returns
+    /// the names and the cursor to continue from, `None` at the end.
+    pub async fn list(
+        &self,
+        cursor: &ListCursor,
+        max: u32,
+    ) -> Result<(Vec<String>, Option<ListCursor>), ClientError> {
+        let pg_num = self
+            .cluster
+            .map()?
+            .pools
+            .get(&self.pool)
+            .map(|p| p.pg_num)
+            .ok_or_else(|| ClientError::Protocol(format!("pool {} vanished", self.name)))?;
+        let mut cur = cursor.clone();
+        let mut out = Vec::new();
+        let max = max.max(1);
+        while cur.seed < pg_num && out.len() < max as usize {
+            let seed = cur.seed;
+            let after = cur.after.clone();
+            let want = max - out.len() as u32;
+            let r = self
+                .cluster
+                .on_primary(
+                    self.pool,
+                    move |p| PgId::new(p.id, seed),
+                    |mut c, epoch, pg| {
+                        let req = pb::ListRequest {
+                            epoch,
+                            pg: Some(pg),
+                            after: after.clone(),
+                            max: want,
+                        };
+                        async move { c.list(req).await }
+                    },
+                )
+                .await?;
+            if let Some(last) = r.names.last() {
+                cur.after = last.clone();
+            }
+            out.extend(r.names);
+            if !r.more {
+                cur = ListCursor {
+                    seed: seed + 1,
+                    after: String::new(),
+                };
+            }
+        }
+        let next = (cur.seed < pg_num).then_some(cur);
+        Ok((out, next))
+    }
+}

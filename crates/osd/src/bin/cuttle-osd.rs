@@ -1,0 +1,63 @@
+//! `cuttle-osd`: runs one OSD.
+//!
+//! `cuttle-osd --config osd.0.toml [--listen HOST:PORT]`; flags override the file.
+//! On first start it formats its device (creating the file when `device_size` is set).
+//! Stops cleanly on SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cuttle_osd::OsdConfig;
+
+#[derive(Parser, Debug)]
+#[command(name = "cuttle-osd", about = "Cuttle OSD daemon")]
+struct Args {
+    /// Configuration file (TOML).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Override the listen address.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Log filter (`RUST_LOG` also works).
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
+    if args.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let mut config = OsdConfig::load(&args.config)?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let osd = cuttle_osd::start(config)
+            .await
+            .context("starting the OSD")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
+            _ = osd.stopped() => tracing::error!("OSD stopped on its own"),
+        }
+        osd.shutdown().await;
+        Ok(())
+    })
+}

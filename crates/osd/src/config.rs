@@ -1,0 +1,131 @@
+//! `OsdConfig`: one OSD's configuration (TOML), validated at load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cuttle_objectstore::StoreConfig;
+use cuttle_rpc::ClusterSecret;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Parsing failed (the message names the offending key).
+    #[error("{path}: {source}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: toml::de::Error,
+    },
+    /// A value breaks a rule.
+    #[error("invalid OSD configuration: {0}")]
+    Invalid(String),
+}
+
+/// Configuration of one OSD daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsdConfig {
+    /// Directory of the OSD: metadata (`db/`), its uuid file, and by default the data
+    /// device file (`block`).
+    pub data_dir: PathBuf,
+    /// Data device: a block device or a file; default `<data_dir>/block`.
+    #[serde(default)]
+    pub device: Option<PathBuf>,
+    /// When the device file does not exist, create it with this many bytes.
+    #[serde(default)]
+    pub device_size: Option<u64>,
+    /// Host name (the failure domain) this OSD reports.
+    pub host: String,
+    /// Address to listen on (`host:port`; port 0 picks one).
+    pub listen: String,
+    /// Address other daemons use to reach this OSD; default: the listen address.
+    #[serde(default)]
+    pub public_addr: Option<String>,
+    /// The cluster's monitors, name → address.
+    pub monitors: BTreeMap<String, String>,
+    /// Cluster identity.
+    pub fsid: Uuid,
+    /// Cluster secret (hex), or use `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// File holding the cluster secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Milliseconds between heartbeats to the monitors.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Object-store tunables.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+fn default_heartbeat_ms() -> u64 {
+    2000
+}
+
+impl OsdConfig {
+    /// Loads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<OsdConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg: OsdConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every rule.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.monitors.is_empty() {
+            return Err(ConfigError::Invalid("no monitors configured".into()));
+        }
+        if self.host.is_empty() {
+            return Err(ConfigError::Invalid("host must not be empty".into()));
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "heartbeat_interval_ms must be positive".into(),
+            ));
+        }
+        self.secret().map(|_| ())
+    }
+
+    /// The cluster secret.
+    pub fn secret(&self) -> Result<ClusterSecret, ConfigError> {
+        let text = match (&self.secret, &self.secret_file) {
+            (Some(s), None) => s.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f).map_err(|source| ConfigError::Read {
+                path: f.clone(),
+                source,
+            })?,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "give exactly one of `secret` and `secret_file`".into(),
+                ));
+            }
+        };
+        ClusterSecret::from_hex(&text).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The data device path.
+    pub fn device_path(&self) -> PathBuf {
+        self.device
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("block"))
+    }
+}

@@ -1,0 +1,273 @@
+//! The OSD's gRPC service: client operations (checked against the PG primary) and
+//! sub-operations from primaries.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cuttle_objectstore::{CollectionId, StoreError, Transaction};
+use cuttle_proto as pb;
+use cuttle_proto::osd_server::Osd as OsdRpc;
+use cuttle_types::{PgId, PoolId, ShardId};
+use tonic::{Request, Response, Status};
+
+use crate::error::OsdError;
+use crate::members::from_request;
+use crate::meta;
+use crate::osd::Osd;
+use crate::pg::Pg;
+
+/// The OSD service.
+#[derive(Debug, Clone)]
+pub struct OsdService {
+    osd: Arc<Osd>,
+}
+
+impl OsdService {
+    /// A service for `osd`.
+    pub fn new(osd: Arc<Osd>) -> OsdService {
+        OsdService { osd }
+    }
+
+    fn pg_id(pg: Option<&pb::PgRef>) -> Result<PgId, Status> {
+        let pg = pg.ok_or_else(|| OsdError::BadRequest("missing pg".into()).to_status())?;
+        Ok(PgId::new(PoolId(pg.pool), pg.seed))
+    }
+
+    async fn primary(
+        &self,
+        pg: Option<&pb::PgRef>,
+        epoch: u64,
+        object: Option<&str>,
+    ) -> Result<Arc<Pg>, Status> {
+        let id = Self::pg_id(pg)?;
+        let p = self.osd.primary_pg(id, epoch).await?;
+        if let (Some(object), Some(map)) = (object, self.osd.current_map())
+            && Osd::pg_of(&map, id.pool, object) != Some(id)
+        {
+            return Err(
+                OsdError::BadRequest(format!("object {object:?} does not map to pg {id}")).into(),
+            );
+        }
+        Ok(p)
+    }
+
+    fn member_collection(
+        &self,
+        pg: Option<&pb::PgRef>,
+        shard: u32,
+    ) -> Result<CollectionId, Status> {
+        let id = Self::pg_id(pg)?;
+        let map = self
+            .osd
+            .current_map()
+            .ok_or_else(|| Status::unavailable("no map yet"))?;
+        let pool = map.pools.get(&id.pool).ok_or_else(|| {
+            OsdError::BadRequest(format!("pool {} does not exist", id.pool)).to_status()
+        })?;
+        let shard = match pool.redundancy {
+            cuttle_types::Redundancy::Erasure(_) => {
+                let s = u8::try_from(shard)
+                    .map_err(|_| OsdError::BadRequest("bad shard".into()).to_status())?;
+                Some(ShardId(s))
+            }
+            cuttle_types::Redundancy::Replicated { .. } => None,
+        };
+        Ok(meta::collection(id, shard))
+    }
+}
+
+fn kv(pairs: impl IntoIterator<Item = (Bytes, Bytes)>) -> Vec<pb::KeyValue> {
+    pairs
+        .into_iter()
+        .map(|(key, value)| pb::KeyValue { key, value })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl OsdRpc for OsdService {
+    async fn mutate(
+        &self,
+        req: Request<pb::MutateRequest>,
+    ) -> Result<Response<pb::MutateReply>, Status> {
+        let r = req.into_inner();
+        let pg = self
+            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+            .await?;
+        let v = self.osd.mutate(&pg, &r.object, &r.ops).await?;
+        Ok(Response::new(pb::MutateReply {
+            version: Some(v.into()),
+        }))
+    }
+
+    async fn read(&self, req: Request<pb::ReadRequest>) -> Result<Response<pb::ReadReply>, Status> {
+        let r = req.into_inner();
+        let pg = self
+            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+            .await?;
+        let (data, size, v) = self.osd.read(&pg, &r.object, r.offset, r.length).await?;
+        Ok(Response::new(pb::ReadReply {
+            data,
+            size,
+            version: Some(v.into()),
+        }))
+    }
+
+    async fn stat(&self, req: Request<pb::StatRequest>) -> Result<Response<pb::StatReply>, Status> {
+        let r = req.into_inner();
+        let pg = self
+            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+            .await?;
+        let (size, v, xattrs) = self.osd.stat(&pg, &r.object).await?;
+        Ok(Response::new(pb::StatReply {
+            size,
+            version: Some(v.into()),
+            xattrs: kv(xattrs
+                .into_iter()
+                .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
+        }))
+    }
+
+    async fn omap_get(
+        &self,
+        req: Request<pb::OmapGetRequest>,
+    ) -> Result<Response<pb::OmapGetReply>, Status> {
+        let r = req.into_inner();
+        let pg = self
+            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+            .await?;
+        let (entries, more) = self.osd.omap_get(&pg, &r).await?;
+        Ok(Response::new(pb::OmapGetReply {
+            entries: kv(entries),
+            more,
+        }))
+    }
+
+    async fn list(&self, req: Request<pb::ListRequest>) -> Result<Response<pb::ListReply>, Status> {
+        let r = req.into_inner();
+        let pg = self.primary(r.pg.as_ref(), r.epoch, None).await?;
+        let (names, more) = self.osd.list(&pg, &r.after, r.max).await?;
+        Ok(Response::new(pb::ListReply { names, more }))
+    }
+
+    async fn sub_write(
+        &self,
+        req: Request<pb::SubWriteRequest>,
+    ) -> Result<Response<pb::SubWriteReply>, Status> {
+        let r = req.into_inner();
+        let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
+        self.osd.shards.apply(&coll, from_request(r)).await?;
+        Ok(Response::new(pb::SubWriteReply {}))
+    }
+
+    async fn sub_read(
+        &self,
+        req: Request<pb::SubReadRequest>,
+    ) -> Result<Response<pb::SubReadReply>, Status> {
+        let r = req.into_inner();
+        let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
+        match self
+            .osd
+            .shards
+            .read(&coll, &r.object, r.offset, r.length, r.full_state)
+            .await
+        {
+            Ok(s) => Ok(Response::new(pb::SubReadReply {
+                data: s.data,
+                object_size: s.object_size,
+                version: Some(s.version.into()),
+                xattrs: kv(s
+                    .xattrs
+                    .into_iter()
+                    .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
+                omap: kv(s.omap),
+                corrupt: false,
+            })),
+            Err(OsdError::Store(StoreError::Checksum { .. })) => {
+                Ok(Response::new(pb::SubReadReply {
+                    corrupt: true,
+                    ..Default::default()
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn pg_query(
+        &self,
+        req: Request<pb::PgQueryRequest>,
+    ) -> Result<Response<pb::PgQueryReply>, Status> {
+        let r = req.into_inner();
+        let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
+        Ok(Response::new(
+            self.osd.local_query(&coll, r.with_objects).await?,
+        ))
+    }
+
+    async fn bench(
+        &self,
+        req: Request<pb::OsdBenchRequest>,
+    ) -> Result<Response<pb::OsdBenchReply>, Status> {
+        let r = req.into_inner();
+        let object_size = if r.object_size == 0 {
+            4 << 20
+        } else {
+            r.object_size.min(64 << 20)
+        };
+        let total = if r.total_bytes == 0 {
+            1 << 30
+        } else {
+            r.total_bytes.min(64 << 30)
+        };
+        let depth = r.concurrency.clamp(1, 64) as usize;
+        let count = total.div_ceil(object_size);
+        let coll = CollectionId::new("bench").map_err(|e| Status::internal(e.to_string()))?;
+        let store = self.osd.shards.store().clone();
+        if !store
+            .collection_exists(&coll)
+            .await
+            .map_err(OsdError::from)?
+        {
+            let mut t = Transaction::new();
+            t.create_collection(&coll);
+            store.queue_transaction(t).await.map_err(OsdError::from)?;
+        }
+        let data = Bytes::from(vec![0xabu8; object_size as usize]);
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let start = Instant::now();
+        let workers = (0..depth).map(|_| {
+            let (store, coll, data, next) =
+                (store.clone(), coll.clone(), data.clone(), next.clone());
+            async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= count {
+                        return Ok::<(), StoreError>(());
+                    }
+                    let mut t = Transaction::new();
+                    t.write_full(&coll, &format!("bench_{i}"), data.clone());
+                    store.queue_transaction(t).await?;
+                }
+            }
+        });
+        let results = futures::future::join_all(workers).await;
+        let secs = start.elapsed().as_secs_f64();
+        let mut t = Transaction::new();
+        for i in 0..count {
+            t.remove(&coll, &format!("bench_{i}"));
+        }
+        t.remove_collection(&coll);
+        let cleanup = store.queue_transaction(t).await;
+        for r in results {
+            r.map_err(OsdError::from)?;
+        }
+        cleanup.map_err(OsdError::from)?;
+        let bytes = count * object_size;
+        Ok(Response::new(pb::OsdBenchReply {
+            bytes,
+            seconds: secs,
+            mb_per_sec: bytes as f64 / secs / 1e6,
+            iops: count as f64 / secs,
+        }))
+    }
+}

@@ -1,0 +1,373 @@
+//! `ShardStore`: a member's side of PGs — applying sub-writes (object change, version,
+//! log entry and PG info in one store transaction), reading shards, and answering PG
+//! queries. Writes to one PG shard are serialised by a per-collection lock, so the PG
+//! info read-modify-write is safe.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cuttle_objectstore::{CollectionId, ObjectStore, StoreError, Transaction};
+use cuttle_proto as pb;
+use parking_lot::Mutex;
+
+use crate::error::{OsdError, OsdResult};
+use crate::meta::{
+    self, LOG_KEEP, LogEntry, NS_INFO, NS_LOG, PgInfo, USER_XATTR, Version, XATTR_SIZE,
+    XATTR_VERSION,
+};
+
+/// A change to apply to one shard.
+#[derive(Debug, Clone, Default)]
+pub struct ShardWrite {
+    /// Object changed; empty for a PG-info-only update.
+    pub object: String,
+    /// Version of the change.
+    pub version: Version,
+    /// Logical object size after the change.
+    pub object_size: u64,
+    /// The operations.
+    pub ops: Vec<pb::SubOp>,
+    /// Replace the object's whole state (recovery push).
+    pub full_state: bool,
+    /// Do not log this change (the log comes in `log`).
+    pub no_log: bool,
+    /// Extra log entries to record.
+    pub log: Vec<LogEntry>,
+    /// Advance last_update to at least this.
+    pub last_update: Version,
+}
+
+/// The state of one object shard, as recovery needs it.
+#[derive(Debug, Clone, Default)]
+pub struct ShardState {
+    /// Data bytes (chunk or whole object).
+    pub data: Bytes,
+    /// Logical object size.
+    pub object_size: u64,
+    /// Version.
+    pub version: Version,
+    /// User attributes (without the `u.` prefix).
+    pub xattrs: BTreeMap<String, Bytes>,
+    /// Omap entries.
+    pub omap: Vec<(Bytes, Bytes)>,
+}
+
+/// A member's PG shards on the local store.
+#[derive(Debug)]
+pub struct ShardStore {
+    store: Arc<dyn ObjectStore>,
+    locks: Mutex<HashMap<CollectionId, Arc<tokio::sync::Mutex<Option<PgInfo>>>>>,
+}
+
+fn user_key(k: &[u8]) -> OsdResult<String> {
+    let k = std::str::from_utf8(k)
+        .map_err(|_| OsdError::BadRequest("attribute names must be UTF-8".into()))?;
+    Ok(format!("{USER_XATTR}{k}"))
+}
+
+impl ShardStore {
+    /// Shards kept in `store`.
+    pub fn new(store: Arc<dyn ObjectStore>) -> ShardStore {
+        ShardStore {
+            store,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    fn lock_of(&self, coll: &CollectionId) -> Arc<tokio::sync::Mutex<Option<PgInfo>>> {
+        self.locks
+            .lock()
+            .entry(coll.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
+            .clone()
+    }
+
+    async fn load_info(&self, coll: &CollectionId) -> OsdResult<PgInfo> {
+        Ok(
+            match self.store.kv_get(NS_INFO, coll.as_str().as_bytes()).await? {
+                Some(raw) => serde_json::from_slice(&raw).map_err(|e| {
+                    OsdError::Store(StoreError::CorruptRecord {
+                        key: format!("pginfo/{coll}"),
+                        reason: if e.is_eof() {
+                            "truncated"
+                        } else {
+                            "not valid PG info"
+                        },
+                    })
+                })?,
+                None => PgInfo::default(),
+            },
+        )
+    }
+
+    /// The PG info of a shard (zero when the shard is new).
+    pub async fn info(&self, coll: &CollectionId) -> OsdResult<PgInfo> {
+        let lock = self.lock_of(coll);
+        let mut cached = lock.lock().await;
+        if let Some(i) = *cached {
+            return Ok(i);
+        }
+        let i = self.load_info(coll).await?;
+        *cached = Some(i);
+        Ok(i)
+    }
+
+    /// Applies a change durably. Creates the collection on first use.
+    pub async fn apply(&self, coll: &CollectionId, w: ShardWrite) -> OsdResult<()> {
+        let lock = self.lock_of(coll);
+        let mut cached = lock.lock().await;
+        let mut info = match *cached {
+            Some(i) => i,
+            None => self.load_info(coll).await?,
+        };
+        let mut t = Transaction::new();
+        if !self.store.collection_exists(coll).await? {
+            t.create_collection(coll);
+        }
+        let mut entries = w.log.clone();
+        if !w.object.is_empty() {
+            let obj = w.object.as_str();
+            if w.full_state {
+                t.remove(coll, obj);
+            }
+            let mut removed = false;
+            for op in &w.ops {
+                match &op.op {
+                    Some(pb::sub_op::Op::WriteFull(d)) => {
+                        t.write_full(coll, obj, d.clone());
+                        removed = false;
+                    }
+                    Some(pb::sub_op::Op::Remove(_)) => {
+                        t.remove(coll, obj);
+                        removed = true;
+                    }
+                    Some(pb::sub_op::Op::SetXattr(kv)) => {
+                        t.set_attr(coll, obj, &user_key(&kv.key)?, kv.value.clone());
+                    }
+                    Some(pb::sub_op::Op::RmXattr(k)) => {
+                        t.rm_attr(coll, obj, &user_key(k)?);
+                    }
+                    Some(pb::sub_op::Op::OmapSet(s)) => {
+                        let entries = s
+                            .entries
+                            .iter()
+                            .map(|e| (e.key.clone(), e.value.clone()))
+                            .collect();
+                        t.omap_set(coll, obj, entries);
+                    }
+                    Some(pb::sub_op::Op::OmapRm(k)) => {
+                        t.omap_remove(coll, obj, k.keys.clone());
+                    }
+                    Some(pb::sub_op::Op::OmapClear(_)) => {
+                        t.omap_clear(coll, obj);
+                    }
+                    None => return Err(OsdError::BadRequest("empty sub-operation".into())),
+                }
+            }
+            if !removed {
+                t.set_attr(
+                    coll,
+                    obj,
+                    XATTR_VERSION,
+                    Bytes::copy_from_slice(&w.version.to_bytes()),
+                );
+                t.set_attr(
+                    coll,
+                    obj,
+                    XATTR_SIZE,
+                    Bytes::copy_from_slice(&meta::size_bytes(w.object_size)),
+                );
+            }
+            if !w.no_log {
+                entries.push(LogEntry {
+                    version: w.version,
+                    object: w.object.clone(),
+                    delete: removed,
+                });
+            }
+            info.last_update = info.last_update.max(w.version);
+        }
+        for e in &entries {
+            let raw =
+                serde_json::to_vec(e).map_err(|_| OsdError::BadRequest("log entry".into()))?;
+            t.kv_set(
+                NS_LOG,
+                Bytes::from(meta::log_key(coll, e.version)),
+                Bytes::from(raw),
+            );
+            info.last_update = info.last_update.max(e.version);
+        }
+        info.log_len += entries.len() as u64;
+        info.last_update = info.last_update.max(w.last_update);
+        if info.log_len > LOG_KEEP + LOG_KEEP / 4 {
+            self.trim(coll, &mut info, &mut t).await?;
+        }
+        let raw = serde_json::to_vec(&info).map_err(|_| OsdError::BadRequest("pg info".into()))?;
+        t.kv_set(
+            NS_INFO,
+            Bytes::copy_from_slice(coll.as_str().as_bytes()),
+            Bytes::from(raw),
+        );
+        self.store.queue_transaction(t).await?;
+        *cached = Some(info);
+        Ok(())
+    }
+
+    /// Drops the oldest log entries so `LOG_KEEP` remain.
+    async fn trim(
+        &self,
+        coll: &CollectionId,
+        info: &mut PgInfo,
+        t: &mut Transaction,
+    ) -> OsdResult<()> {
+        let drop = info.log_len.saturating_sub(LOG_KEEP) as usize;
+        let prefix = meta::log_prefix(coll);
+        let page = self
+            .store
+            .kv_list(NS_LOG, Some(&prefix[..prefix.len() - 1]), drop)
+            .await?;
+        let mut last = None;
+        for (k, _) in page
+            .items
+            .iter()
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            last = Version::from_bytes(&k[prefix.len()..]);
+        }
+        if let Some(v) = last {
+            let mut end = meta::log_key(coll, v);
+            end.push(0);
+            t.kv_remove_range(NS_LOG, Bytes::from(prefix), Bytes::from(end));
+            info.log_tail = v;
+            info.log_len = info.log_len.saturating_sub(drop as u64);
+        }
+        Ok(())
+    }
+
+    /// Log entries newer than `after`, oldest first.
+    pub async fn log_since(&self, coll: &CollectionId, after: Version) -> OsdResult<Vec<LogEntry>> {
+        let prefix = meta::log_prefix(coll);
+        let mut out = Vec::new();
+        let mut cursor = meta::log_key(coll, after);
+        loop {
+            let page = self.store.kv_list(NS_LOG, Some(&cursor), 1000).await?;
+            for (k, v) in &page.items {
+                if !k.starts_with(&prefix) {
+                    return Ok(out);
+                }
+                if let Ok(e) = serde_json::from_slice::<LogEntry>(v) {
+                    out.push(e);
+                }
+            }
+            match page.items.last() {
+                Some((k, _)) if page.more => cursor = k.to_vec(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The version and size recorded on a shard's object.
+    pub async fn object_meta(
+        &self,
+        coll: &CollectionId,
+        object: &str,
+    ) -> OsdResult<(Version, u64, BTreeMap<String, Bytes>)> {
+        let attrs = match self.store.get_attrs(coll, object).await {
+            Ok(a) => a,
+            Err(StoreError::NoSuchObject { .. } | StoreError::NoSuchCollection(_)) => {
+                return Err(OsdError::NoSuchObject(object.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let version = attrs
+            .get(XATTR_VERSION)
+            .and_then(|b| Version::from_bytes(b))
+            .unwrap_or_default();
+        let size = attrs
+            .get(XATTR_SIZE)
+            .and_then(|b| meta::size_from(b))
+            .unwrap_or(0);
+        let user = attrs
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix(USER_XATTR).map(|k| (k.to_string(), v)))
+            .collect();
+        Ok((version, size, user))
+    }
+
+    /// Reads a shard's object bytes (and, for recovery, its whole state).
+    pub async fn read(
+        &self,
+        coll: &CollectionId,
+        object: &str,
+        offset: u64,
+        len: u64,
+        full: bool,
+    ) -> OsdResult<ShardState> {
+        let (version, object_size, xattrs) = self.object_meta(coll, object).await?;
+        let len = if len == 0 { u64::MAX } else { len };
+        let data = self.store.read(coll, object, offset, len).await?;
+        let mut omap = Vec::new();
+        if full {
+            let mut after: Option<Bytes> = None;
+            loop {
+                let page = self
+                    .store
+                    .omap_list(coll, object, b"", after.as_deref(), 1000)
+                    .await?;
+                omap.extend(page.items.iter().cloned());
+                if !page.more {
+                    break;
+                }
+                after = page.items.last().map(|(k, _)| k.clone());
+            }
+        }
+        Ok(ShardState {
+            data,
+            object_size,
+            version,
+            xattrs,
+            omap,
+        })
+    }
+
+    /// Object names of a shard after `after`.
+    pub async fn list(
+        &self,
+        coll: &CollectionId,
+        after: Option<&str>,
+        max: usize,
+    ) -> OsdResult<(Vec<String>, bool)> {
+        match self.store.list(coll, after, max).await {
+            Ok(p) => Ok((p.items, p.more)),
+            Err(StoreError::NoSuchCollection(_)) => Ok((Vec::new(), false)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every object of a shard with its version.
+    pub async fn versions(&self, coll: &CollectionId) -> OsdResult<BTreeMap<String, Version>> {
+        let mut out = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (names, more) = self.list(coll, after.as_deref(), 1000).await?;
+            for n in &names {
+                let v = match self.object_meta(coll, n).await {
+                    Ok((v, _, _)) => v,
+                    Err(OsdError::NoSuchObject(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                out.insert(n.clone(), v);
+            }
+            if !more {
+                return Ok(out);
+            }
+            after = names.last().cloned();
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Background work of an OSD: following the map (and peering PGs it is primary of),
+//! heartbeats to the monitors, and retrying peering of PGs with failed members.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cuttle_objectstore::ObjectStore;
+use cuttle_proto as pb;
+
+use crate::osd::Osd;
+
+/// Applies every new map and starts the peerings it calls for.
+pub async fn follow_map(osd: Arc<Osd>) {
+    let mut rx = osd.map.clone();
+    loop {
+        let map = rx.borrow_and_update().clone();
+        if let Some(map) = map {
+            for pg in osd.apply_map(&map).await {
+                osd.spawn_peering(pg);
+            }
+        }
+        tokio::select! {
+            _ = osd.stop.cancelled() => return,
+            r = rx.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Sends heartbeats (usage and PG states) to the monitors.
+pub async fn heartbeat(osd: Arc<Osd>, every: Duration) {
+    loop {
+        let fs = osd.disk.statfs();
+        let pg_states = osd
+            .pg_state_counts()
+            .into_iter()
+            .map(|(state, count)| pb::PgStateCount { state, count })
+            .collect();
+        let req = pb::HeartbeatRequest {
+            osd_id: osd.id.0,
+            uuid: osd.uuid.to_string(),
+            epoch: osd.current_map().map_or(0, |m| m.epoch.0),
+            bytes_total: fs.total,
+            bytes_used: fs.used,
+            pg_states,
+        };
+        if let Err(e) = osd.mon.heartbeat(req).await {
+            tracing::warn!("heartbeat to the monitors failed: {e}");
+        }
+        tokio::select! {
+            _ = osd.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Re-peers PGs this OSD is primary of that are inactive or have failed members.
+pub async fn maintain(osd: Arc<Osd>) {
+    loop {
+        tokio::select! {
+            _ = osd.stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let pgs: Vec<_> = osd.pgs.lock().values().cloned().collect();
+        for pg in pgs {
+            let needs = match pg.state.try_read() {
+                Ok(st) => st.primary == Some(osd.id) && (!st.is_active() || !st.dirty.is_empty()),
+                Err(_) => false,
+            };
+            if needs {
+                osd.spawn_peering(pg);
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `cuttle-tests`: cluster tests with real daemon processes (`cases/`), and the helpers
+//! they share: starting a cluster with fast timers, waiting for conditions, patterns.
+
+use std::time::{Duration, Instant};
+
+use cuttle_cluster::{LocalSpec, MonTiming, TestCluster};
+
+/// Timers that make failures quick to observe in tests.
+pub fn fast_timing() -> MonTiming {
+    MonTiming {
+        osd_heartbeat_grace_secs: 3,
+        osd_down_out_interval_secs: 600,
+        raft_heartbeat_ms: 100,
+        election_timeout_min_ms: 400,
+        election_timeout_max_ms: 800,
+        ping_interval_ms: 250,
+        write_timeout_secs: 3,
+    }
+}
+
+/// A cluster of 3 monitors and `osds` OSDs (one per simulated host) with the default
+/// pools, up and healthy.
+pub async fn cluster(osds: usize) -> TestCluster {
+    let bins = cuttle_cluster::bin_dir();
+    for b in ["cuttle-mon", "cuttle-osd"] {
+        assert!(
+            bins.join(b).is_file(),
+            "{b} is not built in {}: run `cargo build -p cuttle-mon -p cuttle-osd` (a workspace test run does it)",
+            bins.display()
+        );
+    }
+    let c = TestCluster::start(LocalSpec {
+        mons: 3,
+        osds,
+        osd_size: 512 << 20,
+        default_pools: true,
+        pg_num: 16,
+        timing: fast_timing(),
+        osd_heartbeat_ms: 500,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    assert_eq!(
+        c.report.health, "HEALTH_OK",
+        "cluster not healthy: {:?}",
+        c.report.checks
+    );
+    c
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
