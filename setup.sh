@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cuttle set-up, one script for the two README commands (safe to run again):
 #
-#   ./setup.sh          install what the build needs, build, then run the main job
+#   ./setup.sh          install what the build needs, build, then start the local
+#                       cluster (3 monitors, 3 OSDs, pools `ec` and `rep`) in ./cluster
 #   ./setup.sh test     install what the build and tests need, check formatting and
 #                       lints, run the test suite (this is what CI runs)
 #
@@ -86,9 +87,19 @@ case "$mode" in
         ;;
     run)
         log "building (release)"
-        cargo build --locked --release -p cuttle-benches -p cuttle-objectstore
-        log "object store benchmark on a file device, next to fio (see docs/benchmarks.md)"
-        "$CARGO_TARGET_DIR/release/objectstore-bench" --device-size $((8 << 30)) --seconds 5
+        cargo build --locked --release --workspace --bins
+        bin="$CARGO_TARGET_DIR/release"
+        log "starting the local cluster in ./cluster"
+        "$bin/cuttle" cluster up --dir cluster
+        "$bin/cuttle" -c cluster/cuttle.toml status
+        cat >&2 <<HELP
+
+The cluster keeps running in the background. Try:
+  export PATH=$bin:\$PATH CUTTLE_CONF=$PWD/cluster/cuttle.toml
+  cuttle status
+  cuttle bench ec write --seconds 10 --no-cleanup && cuttle bench ec seq --seconds 10
+  cuttle cluster down
+HELP
         ;;
     *)
         echo "usage: $0 [test]" >&2

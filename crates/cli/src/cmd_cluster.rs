@@ -132,14 +132,13 @@ impl Report for UpView {
 }
 
 /// Runs `cuttle cluster up`.
-pub async fn up(ctx: &Ctx, dir: &Path, mons: usize) -> Result<()> {
+pub async fn up(ctx: &Ctx, dir: &Path, mons: usize, osds: usize, osd_size: u64) -> Result<()> {
     let dir = absolute(dir)?;
-    // A new cluster has monitors only for now; OSDs join `cluster up` (with their
-    // flags) later. A directory that already lists OSDs gets them started by `up()`.
     let spec = LocalSpec {
         mons,
-        osds: 0,
-        default_pools: false,
+        osds,
+        osd_size,
+        default_pools: true,
         ..LocalSpec::default()
     };
     let cluster = LocalCluster::create(&dir, &spec).map_err(|e| {

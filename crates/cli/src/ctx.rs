@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use cuttle_client::{ClientError, ClusterConf, ConfError, MonClient};
+use cuttle_client::{ClientError, Cluster, ClusterConf, ConfError, MonClient};
 use cuttle_cluster::ClusterError;
 use cuttle_types::ClusterMap;
 
@@ -56,6 +56,19 @@ impl Ctx {
         let client =
             MonClient::from_conf(&conf).map_err(|e| failed("connecting to the monitors", &e))?;
         Ok(client.with_deadline(self.timeout))
+    }
+
+    /// An object-I/O connection to the configured cluster.
+    pub async fn cluster(&self) -> Result<Cluster> {
+        let conf = ClusterConf::load(&self.conf).map_err(|e| {
+            anyhow!(
+                "{}; pass -c FILE, set {CONF_ENV}, or start a local cluster with `cuttle cluster up` (config)",
+                conf_error(&e)
+            )
+        })?;
+        Cluster::connect(&conf)
+            .await
+            .map_err(|e| failed("connecting to the cluster", &e))
     }
 
     /// The cluster map, at least as new as the leader's when the call starts.

@@ -15,7 +15,9 @@
 //! `--format json`); failures print one `error: <what>: <why> (<code>)` line on stderr
 //! and exit with 1 (usage errors exit with 2, as clap does).
 
+mod cmd_bench;
 mod cmd_cluster;
+mod cmd_object;
 mod cmd_osd;
 mod cmd_pool;
 mod cmd_status;
@@ -91,6 +93,94 @@ enum Command {
     /// A local cluster of daemon processes in one directory
     #[command(subcommand, arg_required_else_help = true)]
     Cluster(ClusterCommand),
+    /// Single objects of a pool (put, get, stat, ls, rm)
+    #[command(subcommand, arg_required_else_help = true)]
+    Object(ObjectCommand),
+    /// Throughput benchmark of a pool, like `rados bench`
+    Bench {
+        /// Pool to benchmark
+        pool: String,
+        /// write: new objects; seq/rand: read back the last `write --no-cleanup`
+        #[arg(value_enum)]
+        mode: cmd_bench::Mode,
+        /// Run time in seconds
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Operations in flight
+        #[arg(long, short = 't', default_value_t = 16)]
+        concurrency: usize,
+        /// Object size (write), bytes or with K/M/G suffix
+        #[arg(long, short = 'b', default_value = "4M", value_parser = parse_size)]
+        object_size: u64,
+        /// Keep the written objects (for seq and rand)
+        #[arg(long)]
+        no_cleanup: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ObjectCommand {
+    /// Store a file (or `-` for stdin) as an object
+    Put {
+        /// Pool
+        pool: String,
+        /// Object name
+        name: String,
+        /// File to read, `-` for stdin
+        file: PathBuf,
+    },
+    /// Write an object to a file (or stdout)
+    Get {
+        /// Pool
+        pool: String,
+        /// Object name
+        name: String,
+        /// File to write, `-` (default) for stdout
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
+    /// Size, version and attributes of an object
+    Stat {
+        /// Pool
+        pool: String,
+        /// Object name
+        name: String,
+    },
+    /// Every object of a pool
+    Ls {
+        /// Pool
+        pool: String,
+    },
+    /// Delete an object
+    Rm {
+        /// Pool
+        pool: String,
+        /// Object name
+        name: String,
+    },
+}
+
+/// Parses a byte count with an optional binary suffix (K, M, G, T).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M, G or T)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 4096, 4M, 2G)"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +205,21 @@ enum OsdCommand {
     In(OsdArg),
     /// Mark an OSD down (it marks itself up again when it next boots)
     Down(OsdArg),
+    /// Write to one OSD's own store (no network) and report its throughput
+    Bench {
+        /// OSD id (3 or osd.3)
+        #[arg(value_name = "ID", value_parser = cmd_osd::parse_osd_id)]
+        id: OsdId,
+        /// Total bytes to write
+        #[arg(long, default_value = "1G", value_parser = parse_size)]
+        total: u64,
+        /// Bytes per object
+        #[arg(long, default_value = "4M", value_parser = parse_size)]
+        object_size: u64,
+        /// Writes in flight
+        #[arg(long, default_value_t = 16)]
+        concurrency: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +283,13 @@ enum ClusterCommand {
         #[arg(long, value_name = "N", default_value_t = 3,
               value_parser = clap::value_parser!(u16).range(1..=7))]
         mons: u16,
+        /// OSDs to create, each on its own simulated host (a new cluster only)
+        #[arg(long, value_name = "N", default_value_t = 3,
+              value_parser = clap::value_parser!(u16).range(0..=64))]
+        osds: u16,
+        /// Size of each OSD's file-backed device (a new cluster only)
+        #[arg(long, value_name = "BYTES", default_value = "4G", value_parser = parse_size)]
+        osd_size: u64,
     },
     /// Stop every daemon of the local cluster
     Down {
@@ -208,6 +320,12 @@ async fn run(cli: Cli) -> Result<()> {
             OsdCommand::Out(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::Out).await,
             OsdCommand::In(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::In).await,
             OsdCommand::Down(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::Down).await,
+            OsdCommand::Bench {
+                id,
+                total,
+                object_size,
+                concurrency,
+            } => cmd_bench::osd_bench(&ctx, id, total, object_size, concurrency).await,
         },
         Command::Pool(cmd) => match cmd {
             PoolCommand::Create(a) => {
@@ -226,12 +344,46 @@ async fn run(cli: Cli) -> Result<()> {
             PoolCommand::Rm { name, yes } => cmd_pool::rm(&ctx, &name, yes).await,
         },
         Command::Cluster(cmd) => match cmd {
-            ClusterCommand::Up { dir, mons } => {
-                cmd_cluster::up(&ctx, &dir, usize::from(mons)).await
-            }
+            ClusterCommand::Up {
+                dir,
+                mons,
+                osds,
+                osd_size,
+            } => cmd_cluster::up(&ctx, &dir, usize::from(mons), usize::from(osds), osd_size).await,
             ClusterCommand::Down { dir } => cmd_cluster::down(&ctx, &dir).await,
             ClusterCommand::Status { dir } => cmd_cluster::status(&ctx, &dir).await,
         },
+        Command::Object(cmd) => match cmd {
+            ObjectCommand::Put { pool, name, file } => {
+                cmd_object::put(&ctx, &pool, &name, &file).await
+            }
+            ObjectCommand::Get { pool, name, file } => {
+                cmd_object::get(&ctx, &pool, &name, &file).await
+            }
+            ObjectCommand::Stat { pool, name } => cmd_object::stat(&ctx, &pool, &name).await,
+            ObjectCommand::Ls { pool } => cmd_object::ls(&ctx, &pool).await,
+            ObjectCommand::Rm { pool, name } => cmd_object::rm(&ctx, &pool, &name).await,
+        },
+        Command::Bench {
+            pool,
+            mode,
+            seconds,
+            concurrency,
+            object_size,
+            no_cleanup,
+        } => {
+            let args = cmd_bench::BenchArgs {
+                pool,
+                mode,
+                seconds,
+                concurrency,
+                object_size: usize::try_from(object_size)
+                    .unwrap_or(usize::MAX)
+                    .min(256 << 20),
+                no_cleanup,
+            };
+            cmd_bench::bench(&ctx, args).await
+        }
     }
 }
 
@@ -364,12 +516,23 @@ mod tests {
             parse(&["pool", "rm", "p"]).unwrap().command,
             Command::Pool(PoolCommand::Rm { yes: false, .. })
         ));
-        let Command::Cluster(ClusterCommand::Up { dir, mons }) =
-            parse(&["cluster", "up"]).unwrap().command
+        let Command::Cluster(ClusterCommand::Up {
+            dir,
+            mons,
+            osds,
+            osd_size,
+        }) = parse(&["cluster", "up"]).unwrap().command
         else {
             panic!("not cluster up");
         };
-        assert_eq!((dir, mons), (PathBuf::from("cluster"), 3));
+        assert_eq!(
+            (dir, mons, osds, osd_size),
+            (PathBuf::from("cluster"), 3, 3, 4 << 30)
+        );
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("lots").is_err());
         assert_eq!(
             parse(&["cluster", "up", "--mons", "0"]).unwrap_err().kind(),
             ErrorKind::ValueValidation

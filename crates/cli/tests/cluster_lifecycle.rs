@@ -1,11 +1,11 @@
 //! `cuttle cluster up|status|down` on a temporary directory: the real binary starts
-//! real monitors, stops exactly them, and `up` on the same directory restarts the same
-//! cluster. A guard stops whatever the directory describes when the test ends, even
-//! when an assertion fails.
+//! real monitors and OSDs with the default pools, stops exactly them, and `up` on the
+//! same directory restarts the same cluster with its data. A guard stops whatever the
+//! directory describes when the test ends, even when an assertion fails.
 //!
-//! Needs the `cuttle-mon` binary in the same target directory: with a separate target
-//! directory run `CARGO_TARGET_DIR=<dir> cargo build -p cuttle-mon` before
-//! `cargo test -p cuttle-cli` (`cargo test --workspace` builds it on its own).
+//! Needs the `cuttle-mon` and `cuttle-osd` binaries in the same target directory: run
+//! `cargo build -p cuttle-mon -p cuttle-osd` before `cargo test -p cuttle-cli`
+//! (`cargo test --workspace` builds them on its own).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -62,26 +62,33 @@ fn cluster_up_status_down_and_up_again() {
     let up = cuttle_in(
         Some(tmp.path()),
         &[],
-        &["cluster", "up", "--dir", "cl", "--format", "json"],
+        &[
+            "cluster",
+            "up",
+            "--dir",
+            "cl",
+            "--osd-size",
+            "256M",
+            "--format",
+            "json",
+        ],
     )
     .json();
     let conf = dir.join("cuttle.toml");
     assert_eq!(up["dir"], d, "{up}");
     assert_eq!(up["conf"], conf.to_str().unwrap(), "{up}");
-    assert_eq!(names(&up["daemons"]), ["mon.a", "mon.b", "mon.c"], "{up}");
+    let everyone = ["mon.a", "mon.b", "mon.c", "osd.0", "osd.1", "osd.2"];
+    assert_eq!(names(&up["daemons"]), everyone, "{up}");
     assert!(
         all(&up["daemons"], "running", true) && all(&up["daemons"], "started", true),
         "{up}"
     );
-    assert!(
-        up["health"].as_str().unwrap().starts_with("HEALTH_"),
-        "{up}"
-    );
-    assert!(up["checks"].is_array(), "{up}");
+    assert_eq!(up["health"], "HEALTH_OK", "{up}");
+    assert_eq!(up["checks"], serde_json::json!([]), "{up}");
     assert_eq!(
         up["pools_created"],
-        serde_json::json!([]),
-        "no OSDs, no pools: {up}"
+        serde_json::json!(["ec", "rep"]),
+        "the default pools: {up}"
     );
     let fsid = Layout::load(dir).unwrap().fsid;
     assert_eq!(up["fsid"], fsid.to_string());
@@ -96,6 +103,19 @@ fn cluster_up_status_down_and_up_again() {
     // The daemons outlived `cluster up`, and the printed configuration reaches them.
     let conf_s = conf.to_str().unwrap();
     let status = status_with_leader(conf_s);
+    // Store an object; it must survive `down` and `up`.
+    let payload = tmp.path().join("payload");
+    std::fs::write(&payload, b"persistent bytes").unwrap();
+    cuttle(&[
+        "-c",
+        conf_s,
+        "object",
+        "put",
+        "ec",
+        "hello",
+        payload.to_str().unwrap(),
+    ])
+    .ok();
     assert_eq!(status["fsid"], fsid.to_string());
     let epoch_before = status["epoch"].as_u64().unwrap();
 
@@ -108,11 +128,11 @@ fn cluster_up_status_down_and_up_again() {
     );
 
     let st = cuttle(&["cluster", "status", "--dir", d, "--format", "json"]).json();
-    assert_eq!(names(&st["daemons"]), ["mon.a", "mon.b", "mon.c"], "{st}");
+    assert_eq!(names(&st["daemons"]), everyone, "{st}");
     assert!(all(&st["daemons"], "running", true), "{st}");
     assert!(st["daemons"][0].get("started").is_none(), "{st}");
     let table = cuttle(&["cluster", "status", "--dir", d]).ok();
-    assert!(table.contains("3 of 3 daemons running"), "{table}");
+    assert!(table.contains("6 of 6 daemons running"), "{table}");
     let header: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         header,
@@ -132,7 +152,7 @@ fn cluster_up_status_down_and_up_again() {
         .iter()
         .map(|n| n.as_str().unwrap())
         .collect();
-    assert_eq!(stopped, ["mon.a", "mon.b", "mon.c"], "{down}");
+    assert_eq!(stopped, everyone, "{down}");
     assert!(all(&down["daemons"], "running", false), "{down}");
     assert!(
         pids.iter().all(|&p| !pid_alive(p)),
@@ -146,7 +166,11 @@ fn cluster_up_status_down_and_up_again() {
 
     // `up` on the same directory restarts the same cluster with its data.
     let table = cuttle(&["cluster", "up", "--dir", d, "--mons", "5"]).ok();
-    assert!(table.contains("started mon.a, mon.b, mon.c"), "{table}");
+    assert!(
+        table.contains("started mon.a, mon.b, mon.c, osd.0, osd.1, osd.2"),
+        "{table}"
+    );
+    assert!(table.contains("health: HEALTH_OK"), "{table}");
     assert!(table.contains("--mons 5 is ignored"), "{table}");
     assert!(table.contains(&format!("config: {conf_s}\n")), "{table}");
     assert_eq!(
@@ -161,6 +185,11 @@ fn cluster_up_status_down_and_up_again() {
         "the map went back: {status}"
     );
 
+    let got = cuttle(&["-c", conf_s, "object", "get", "ec", "hello"]).ok();
+    assert_eq!(
+        got, "persistent bytes",
+        "data written before `down` is read back after `up`"
+    );
     let down = cuttle(&["cluster", "down", "--dir", d, "--format", "json"]).json();
-    assert_eq!(down["stopped"].as_array().unwrap().len(), 3, "{down}");
+    assert_eq!(down["stopped"].as_array().unwrap().len(), 6, "{down}");
 }

@@ -99,6 +99,18 @@ pub trait ErasureCode: Send + Sync + fmt::Debug {
         pieces: &[ChunkPiece],
     ) -> Result<Vec<Bytes>, EcError>;
 
+    /// Like [`decode_range`](Self::decode_range) for pieces whose bytes the caller has
+    /// already verified — typically read from a store that checks a crc32c on every
+    /// 4 KiB block — so the codec does not checksum them a second time. The pieces'
+    /// `block_crcs` may be empty.
+    fn decode_range_unverified(
+        &self,
+        layout: &StripeLayout,
+        offset: u64,
+        len: u64,
+        pieces: &[ChunkPiece],
+    ) -> Result<Bytes, EcError>;
+
     /// Deep-scrub check: verifies the crcs of all `chunks` (at least `k + 1`), then
     /// recomputes every chunk beyond the first `k` from those `k` and compares.
     ///

@@ -276,6 +276,22 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
             "start the down OSDs that hold these PGs",
         ));
     }
+    let expected: u32 = input.map.pools.values().map(|p| p.pg_num).sum();
+    let reported: u32 = input.pg_states.values().sum();
+    let peering = count(&|s| s.contains("peering"));
+    let unknown = expected.saturating_sub(reported);
+    if unknown > 0 || peering > 0 {
+        checks.push(check(
+            "PG_NOT_ACTIVE",
+            HealthStatus::Warn,
+            format!(
+                "{} pg(s) not active: {unknown} not reported by a primary yet, {peering} peering",
+                unknown + peering
+            ),
+            Vec::new(),
+            "wait for the OSDs to start and peer; if it persists, start the down OSDs",
+        ));
+    }
     let degraded = count(&|s| s.contains("degraded") || s.contains("undersized"));
     if degraded > 0 {
         checks.push(check(
@@ -406,6 +422,7 @@ mod tests {
             "POOL_UNDERSIZED",
             "PG_INCONSISTENT",
             "PG_DEGRADED",
+            "PG_NOT_ACTIVE",
         ] {
             assert!(codes.contains(&want), "{want} missing from {codes:?}");
         }

@@ -29,13 +29,15 @@ pub fn timing() -> MonTiming {
 
 /// Fails with instructions when the monitor binary has not been built.
 pub fn require_mon_binary() {
-    let mon = cuttle_cluster::bin_dir().join("cuttle-mon");
-    assert!(
-        mon.is_file(),
-        "{} is missing: build it into the same target directory first \
-         (`cargo build -p cuttle-mon` with the same CARGO_TARGET_DIR)",
-        mon.display()
-    );
+    for bin in ["cuttle-mon", "cuttle-osd"] {
+        let path = cuttle_cluster::bin_dir().join(bin);
+        assert!(
+            path.is_file(),
+            "{} is missing: build it into the same target directory first \
+             (`cargo build -p cuttle-mon -p cuttle-osd` with the same CARGO_TARGET_DIR)",
+            path.display()
+        );
+    }
 }
 
 /// A running 3-monitor cluster without OSDs in a temporary directory (killed on drop).

@@ -42,9 +42,33 @@ impl AlignedBuf {
 
     /// A buffer holding a copy of `data`, zero-padded to whole blocks.
     pub fn copy_from(data: &[u8]) -> AlignedBuf {
-        let mut buf = AlignedBuf::zeroed(data.len());
-        buf.as_mut_slice()[..data.len()].copy_from_slice(data);
-        buf
+        AlignedBuf::with_data(data.len(), 0, data)
+    }
+
+    /// A buffer of `len` bytes holding `data` at `at` and zeros everywhere else (the
+    /// padding to whole blocks included). Writes each byte once: no zeroing pass under
+    /// the data, which matters for multi-megabyte writes.
+    pub fn with_data(len: usize, at: usize, data: &[u8]) -> AlignedBuf {
+        assert!(
+            at + data.len() <= len,
+            "AlignedBuf::with_data out of bounds"
+        );
+        let cap = round_up(len.max(1), BLOCK_SIZE);
+        let layout = Self::layout(cap);
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { alloc::alloc(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            alloc::handle_alloc_error(layout)
+        };
+        let end = at + data.len();
+        // SAFETY: every byte of the `cap`-byte allocation is written exactly once below
+        // (zeros before `at`, the data, zeros after it) before any slice is formed.
+        unsafe {
+            std::ptr::write_bytes(ptr.as_ptr(), 0, at);
+            std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr().add(at), data.len());
+            std::ptr::write_bytes(ptr.as_ptr().add(end), 0, cap - end);
+        }
+        AlignedBuf { ptr, len, cap }
     }
 
     fn layout(cap: usize) -> Layout {
@@ -125,6 +149,16 @@ pub fn round_up(x: usize, to: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_data_zeroes_around_the_data() {
+        let buf = AlignedBuf::with_data(10_000, 4090, b"abcdefghij");
+        assert_eq!(buf.len(), 10_000);
+        assert_eq!(buf.capacity(), 3 * BLOCK_SIZE);
+        assert!(buf.as_slice()[..4090].iter().all(|&b| b == 0));
+        assert_eq!(&buf.as_slice()[4090..4100], b"abcdefghij");
+        assert!(buf.as_slice()[4100..].iter().all(|&b| b == 0));
+    }
 
     #[test]
     fn alignment_and_padding() {

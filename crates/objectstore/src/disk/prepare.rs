@@ -490,19 +490,33 @@ impl Ctx<'_> {
         }
         let bstart = down(offset);
         let bend = up(end);
-        let mut buf = AlignedBuf::zeroed((bend - bstart) as usize);
+        // Current content of partially overwritten edge blocks (read-modify-write).
         let head_partial = offset > bstart;
-        if head_partial && bstart < o.size {
-            self.fill_from_current(obj, o, bstart, &mut buf, 0).await?;
-        }
+        let head = if head_partial && bstart < o.size {
+            self.current_block(obj, o, bstart).await?
+        } else {
+            None
+        };
         let tail_block = bend - B;
-        if end < bend && tail_block < o.size && !(head_partial && tail_block == bstart) {
-            let at = (tail_block - bstart) as usize;
-            self.fill_from_current(obj, o, tail_block, &mut buf, at)
-                .await?;
-        }
+        let tail = if end < bend && tail_block < o.size && !(head_partial && tail_block == bstart) {
+            self.current_block(obj, o, tail_block).await?
+        } else {
+            None
+        };
         let at = (offset - bstart) as usize;
-        buf.as_mut_slice()[at..at + data.len()].copy_from_slice(data);
+        let mut buf = AlignedBuf::with_data((bend - bstart) as usize, at, data);
+        let edge = (end - bstart) as usize;
+        if let Some(h) = &head {
+            buf.as_mut_slice()[..at].copy_from_slice(&h.as_slice()[..at]);
+            if tail_block == bstart && edge < BLOCK_SIZE {
+                buf.as_mut_slice()[edge..BLOCK_SIZE].copy_from_slice(&h.as_slice()[edge..]);
+            }
+        }
+        if let Some(t) = &tail {
+            let from = (tail_block - bstart) as usize;
+            let len = buf.len();
+            buf.as_mut_slice()[edge..len].copy_from_slice(&t.as_slice()[edge - from..len - from]);
+        }
         o.size = o.size.max(end);
         self.place(o, bstart, buf)
     }
@@ -516,10 +530,9 @@ impl Ctx<'_> {
             self.free(freed);
             if !size.is_multiple_of(B) {
                 let last = down(size);
-                if o.block(last).is_some() {
-                    let mut buf = AlignedBuf::zeroed(BLOCK_SIZE);
-                    self.fill_from_current(obj, o, last, &mut buf, 0).await?;
-                    buf.as_mut_slice()[(size - last) as usize..].fill(0);
+                if let Some(block) = self.current_block(obj, o, last).await? {
+                    let keep = (size - last) as usize;
+                    let buf = AlignedBuf::with_data(BLOCK_SIZE, 0, &block.as_slice()[..keep]);
                     self.place(o, last, buf)?;
                 }
             }
@@ -571,18 +584,16 @@ impl Ctx<'_> {
         self.writes.push((e.offset, buf));
     }
 
-    /// Copies the current content of logical block `lblock` of `o` into `buf[at..]`
-    /// (left zero for a hole), verifying its checksum.
-    async fn fill_from_current(
+    /// The current content of logical block `lblock` of `o` (`None` for a hole),
+    /// verified against its checksum.
+    async fn current_block(
         &self,
         at_obj: Obj<'_>,
         o: &Onode,
         lblock: u64,
-        buf: &mut AlignedBuf,
-        at: usize,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<AlignedBuf>> {
         let Some((dev, crc)) = o.block(lblock) else {
-            return Ok(());
+            return Ok(None);
         };
         let block = self.read_device(dev, B).await?;
         let actual = crc32c::crc32c(block.as_slice());
@@ -595,8 +606,7 @@ impl Ctx<'_> {
                 actual,
             });
         }
-        buf.as_mut_slice()[at..at + BLOCK_SIZE].copy_from_slice(block.as_slice());
-        Ok(())
+        Ok(Some(block))
     }
 
     /// Reads device bytes, preferring data of writes not yet committed.
