@@ -191,7 +191,7 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let server_stop = stop.clone();
     tasks.spawn(async move {
-        let r = tonic::transport::Server::builder()
+        let r = cuttle_rpc::channel::server()
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, server_stop.cancelled())
             .await;

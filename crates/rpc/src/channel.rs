@@ -9,6 +9,22 @@ use tonic::transport::{Channel, Endpoint};
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 /// Time allowed to establish a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// HTTP/2 flow-control window per stream. The 64 KiB default makes a 4 MiB message
+/// wait for ~64 window updates; object data wants whole messages in flight.
+pub const STREAM_WINDOW: u32 = 16 << 20;
+/// HTTP/2 flow-control window per connection.
+pub const CONNECTION_WINDOW: u32 = 64 << 20;
+/// Largest HTTP/2 frame (the default 16 KiB cuts a 4 MiB message into 256 frames).
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// A server builder with Cuttle's transport settings.
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME)
+}
 
 /// A lazily connecting channel to `addr` (`host:port`, `http://` implied).
 pub fn lazy_channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
@@ -20,6 +36,8 @@ pub fn lazy_channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(uri)?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true)
