@@ -21,9 +21,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------
 # libclang-dev: bindgen (librocksdb-sys); g++/make: RocksDB's C++; fio: the reference
-# figures printed next to our benchmarks.
+# figures printed next to our benchmarks; python3-venv + rclone: the S3 client tests.
 install_packages() {
-    local want=(libclang-dev g++ make pkg-config fio)
+    local want=(libclang-dev g++ make pkg-config fio python3-venv rclone)
     local missing=()
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -73,11 +73,27 @@ prebuild_rocksdb() {
     ln -sfn "$dir" .rocksdb
 }
 
+# --- 3. Python S3 clients for the gateway tests ---------------------------------------
+# boto3, awscli, s3cmd and pytest, pinned in tests/s3/requirements.txt, in a virtual
+# environment under the cache (Debian's Python refuses system-wide pip installs).
+install_python_clients() {
+    local venv="$CACHE/venv"
+    local req=tests/s3/requirements.txt
+    if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/requirements.txt"; then
+        return
+    fi
+    log "installing the Python S3 clients into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/requirements.txt"
+}
+
 install_packages
 prebuild_rocksdb
 
 case "$mode" in
     test)
+        install_python_clients
         log "cargo fmt --check"
         cargo fmt --all -- --check
         log "cargo clippy (all targets, warnings are errors)"

@@ -6,14 +6,15 @@
 //! run in their own sessions) and `down` stops them.
 //!
 //! JSON shapes: a daemon is `{name, pid, running, addr, log}` (`up` adds `started`);
-//! up `{dir, conf, fsid, daemons, pools_created, health, checks}`; down `{dir, stopped: [name],
-//! daemons}`; status `{dir, conf, fsid, daemons}`.
+//! up `{dir, conf, fsid, daemons, pools_created, health, checks, s3_endpoints, s3_admin:
+//! {uid, access_key, secret_key} | null}`; down `{dir, stopped: [name], daemons}`; status
+//! `{dir, conf, fsid, daemons, s3_endpoints}`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use cuttle_cluster::{DaemonState, LocalCluster, LocalSpec};
+use cuttle_cluster::{DaemonState, LocalCluster, LocalSpec, RgwOptions, S3Admin};
 use serde::Serialize;
 
 use crate::ctx::{CONF_ENV, Ctx, cluster_failed};
@@ -66,7 +67,7 @@ fn rows(states: Vec<DaemonState>, started: Option<&[String]>) -> Vec<DaemonRow> 
 
 /// The directory as an absolute path (daemon configurations record paths inside it, so
 /// they must not depend on the current directory).
-fn absolute(dir: &Path) -> Result<PathBuf> {
+pub fn absolute(dir: &Path) -> Result<PathBuf> {
     std::path::absolute(dir)
         .with_context(|| format!("resolving the cluster directory {}", dir.display()))
 }
@@ -88,6 +89,10 @@ pub struct UpView {
     pub health: String,
     /// Health checks still open (`CODE: summary`), empty when healthy.
     pub checks: Vec<String>,
+    /// S3 endpoint URLs of the gateways.
+    pub s3_endpoints: Vec<String>,
+    /// The S3 administrator's credential (`uid`, `access_key`, `secret_key`).
+    pub s3_admin: Option<S3Admin>,
     /// Set when the directory already held a cluster of another size.
     #[serde(skip)]
     pub note: Option<String>,
@@ -125,14 +130,42 @@ impl Report for UpView {
         for c in &self.checks {
             s.push_str(&format!("        {c}\n"));
         }
+        for e in &self.s3_endpoints {
+            s.push_str(&format!("S3 endpoint: {e}\n"));
+        }
+        if let Some(a) = &self.s3_admin {
+            s.push_str(&format!(
+                "S3 admin ({}): access key {}  secret key {}\n",
+                a.uid, a.access_key, a.secret_key
+            ));
+        }
         s.push_str(&format!("config: {}\n", self.conf.display()));
         s.push_str(&format!("export {CONF_ENV}={}\n", self.conf.display()));
         s
     }
 }
 
+/// What `cluster up` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpSizes {
+    /// Monitors (a new cluster only).
+    pub mons: usize,
+    /// OSDs (a new cluster only).
+    pub osds: usize,
+    /// OSD device size (a new cluster only).
+    pub osd_size: u64,
+    /// S3 gateways (added when the cluster has fewer).
+    pub rgws: usize,
+}
+
 /// Runs `cuttle cluster up`.
-pub async fn up(ctx: &Ctx, dir: &Path, mons: usize, osds: usize, osd_size: u64) -> Result<()> {
+pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
+    let UpSizes {
+        mons,
+        osds,
+        osd_size,
+        rgws,
+    } = sizes;
     let dir = absolute(dir)?;
     let spec = LocalSpec {
         mons,
@@ -147,6 +180,9 @@ pub async fn up(ctx: &Ctx, dir: &Path, mons: usize, osds: usize, osd_size: u64) 
             &e,
         )
     })?;
+    cluster
+        .ensure_rgws(rgws, &RgwOptions::default())
+        .map_err(|e| cluster_failed("adding S3 gateways", &e))?;
     let have = cluster.layout().monitors.len();
     let note = (have != mons).then(|| {
         format!(
@@ -175,6 +211,8 @@ pub async fn up(ctx: &Ctx, dir: &Path, mons: usize, osds: usize, osd_size: u64) 
         pools_created: report.pools_created,
         health: report.health,
         checks: report.checks,
+        s3_endpoints: cluster.s3_endpoints(),
+        s3_admin: cluster.s3_admin(),
         note,
         dir,
     };
@@ -253,6 +291,8 @@ pub struct ClusterStatusView {
     pub fsid: String,
     /// Every daemon.
     pub daemons: Vec<DaemonRow>,
+    /// S3 endpoint URLs of the gateways.
+    pub s3_endpoints: Vec<String>,
 }
 
 impl Report for ClusterStatusView {
@@ -265,6 +305,9 @@ impl Report for ClusterStatusView {
             self.daemons.len()
         );
         s.push_str(&daemon_table(&self.daemons));
+        for e in &self.s3_endpoints {
+            s.push_str(&format!("S3 endpoint: {e}\n"));
+        }
         s
     }
 }
@@ -281,6 +324,7 @@ pub async fn status(ctx: &Ctx, dir: &Path) -> Result<()> {
         conf: cluster.conf_path(),
         fsid: cluster.layout().fsid.to_string(),
         daemons: rows(states, None),
+        s3_endpoints: cluster.s3_endpoints(),
         dir,
     };
     output::emit(ctx.format, &view)
@@ -340,6 +384,8 @@ mod tests {
             pools_created: Vec::new(),
             health: "HEALTH_OK".into(),
             checks: Vec::new(),
+            s3_endpoints: Vec::new(),
+            s3_admin: None,
             note: None,
         };
         let t = v.table();

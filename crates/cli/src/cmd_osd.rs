@@ -137,7 +137,7 @@ impl Report for TreeView {
 pub struct ChangeView {
     /// The OSD.
     pub osd: u32,
-    /// `out`, `in` or `down`.
+    /// `out`, `in`, `down` or `purged`.
     pub change: &'static str,
     /// Map epoch after the change.
     pub epoch: u64,
@@ -145,8 +145,13 @@ pub struct ChangeView {
 
 impl Report for ChangeView {
     fn table(&self) -> String {
+        let verb = if self.change == "purged" {
+            ""
+        } else {
+            "marked "
+        };
         format!(
-            "marked osd.{} {}; map epoch {}\n",
+            "{verb}osd.{} {}; map epoch {}\n",
             self.osd, self.change, self.epoch
         )
     }
@@ -156,6 +161,78 @@ impl Report for ChangeView {
 pub async fn tree(ctx: &Ctx) -> Result<()> {
     let map = ctx.fresh_map().await?;
     output::emit(ctx.format, &TreeView::from(&map))
+}
+
+/// The new OSD of `cuttle osd add`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedView {
+    /// Its id.
+    pub osd: u32,
+    /// Its simulated host.
+    pub host: String,
+    /// Its gRPC address.
+    pub addr: String,
+}
+
+impl Report for AddedView {
+    fn table(&self) -> String {
+        format!(
+            "added osd.{} on host {} at {}; placement groups move to it as it joins (see `cuttle status`)\n",
+            self.osd, self.host, self.addr
+        )
+    }
+}
+
+/// Runs `cuttle osd add`: a new OSD with its own file-backed device in the local
+/// cluster directory `dir`, registered and started; data rebalances onto it.
+pub async fn add(
+    ctx: &Ctx,
+    dir: &std::path::Path,
+    host: Option<&str>,
+    size: Option<u64>,
+) -> Result<()> {
+    use crate::ctx::cluster_failed;
+    let dir = crate::cmd_cluster::absolute(dir)?;
+    let mut cluster = cuttle_cluster::LocalCluster::open(&dir)
+        .map_err(|e| cluster_failed("opening the local cluster", &e))?;
+    let name = cluster
+        .add_osd(host, size)
+        .await
+        .map_err(|e| cluster_failed("adding an OSD", &e))?;
+    let osd = cluster.layout().local.osds.get(&name).cloned();
+    let id = parse_osd_id(&name).map_err(anyhow::Error::msg)?;
+    output::emit(
+        ctx.format,
+        &AddedView {
+            osd: id.0,
+            host: osd.as_ref().map_or_else(String::new, |o| o.host.clone()),
+            addr: osd.map_or_else(String::new, |o| o.addr),
+        },
+    )
+}
+
+/// Runs `cuttle osd purge N --yes-i-really-mean-it`: removes a down, out OSD from the
+/// map for good (after its data has moved: check `cuttle status` shows no degraded PGs).
+pub async fn purge(ctx: &Ctx, osd: OsdId, confirmed: bool) -> Result<()> {
+    if !confirmed {
+        anyhow::bail!(
+            "purging {osd} forgets it and its data for good; mark it out, wait for \
+             active+clean, stop it, then repeat with --yes-i-really-mean-it (not_confirmed)"
+        );
+    }
+    let epoch = ctx
+        .client()?
+        .purge_osd(osd)
+        .await
+        .map_err(|e| failed(format_args!("purging {osd}"), &e))?;
+    output::emit(
+        ctx.format,
+        &ChangeView {
+            osd: osd.0,
+            change: "purged",
+            epoch: epoch.0,
+        },
+    )
 }
 
 /// Runs `cuttle osd out|in|down N`.

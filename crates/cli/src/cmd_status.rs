@@ -4,7 +4,8 @@
 //! JSON shapes (snake_case, stable for scripts):
 //! - status: `{fsid, epoch, health, checks: [check], monitors: [monitor], quorum: [name],
 //!   leader, term, osds, osds_up, osds_in, pools, bytes_total, bytes_used,
-//!   pg_states: {state: count}, answered_by}`;
+//!   pg_states: {state: count}, recovery: {objects_remaining, bytes_per_sec,
+//!   objects_per_sec, eta_secs}, answered_by}`;
 //! - health: `{health, checks: [check]}` with `check = {code, severity, summary,
 //!   detail: [line], remedy}`;
 //! - mon stat: `{leader, term, quorum: [name], monitors: [monitor], answered_by}` with
@@ -16,6 +17,7 @@ use anyhow::Result;
 use cuttle_proto as pb;
 use serde::Serialize;
 
+use crate::cmd_pg::RecoveryView;
 use crate::ctx::{Ctx, failed};
 use crate::output::{self, Report, Table, yes_no};
 
@@ -134,6 +136,8 @@ pub struct StatusView {
     pub bytes_used: u64,
     /// PG state → count.
     pub pg_states: BTreeMap<String, u32>,
+    /// Recovery and backfill in progress.
+    pub recovery: RecoveryView,
     /// Monitor that answered.
     pub answered_by: String,
 }
@@ -160,6 +164,11 @@ impl From<&pb::StatusReply> for StatusView {
             bytes_total: r.bytes_total,
             bytes_used: r.bytes_used,
             pg_states,
+            recovery: RecoveryView::new(
+                r.recovery_objects_remaining,
+                r.recovery_bytes_per_sec,
+                r.recovery_objects_per_sec,
+            ),
             answered_by: r.answered_by.clone(),
         }
     }
@@ -222,6 +231,9 @@ impl Report for StatusView {
             format!("{total} pgs: {}", states.join(", "))
         };
         s.push_str(&format!("    pgs:   {pgs}\n"));
+        if let Some(line) = self.recovery.line() {
+            s.push_str(&format!("    recovery: {line}\n"));
+        }
         s.push_str(&format!(
             "    usage: {} used, {} / {} avail\n",
             output::bytes(self.bytes_used),
@@ -399,6 +411,9 @@ mod tests {
                 },
             ],
             answered_by: "b".into(),
+            recovery_objects_remaining: 120,
+            recovery_bytes_per_sec: 50.0 * 1024.0 * 1024.0,
+            recovery_objects_per_sec: 12.0,
         }
     }
 
@@ -424,6 +439,12 @@ mod tests {
             t.contains("usage: 1.0 GiB used, 2.0 GiB / 3.0 GiB avail"),
             "{t}"
         );
+        assert!(
+            t.contains("recovery: 50.0 MiB/s, 12.0 objects/s, 120 objects remaining, ETA 10s"),
+            "{t}"
+        );
+        let json = serde_json::to_value(&v).unwrap_or_default();
+        assert_eq!(json["recovery"]["eta_secs"], 10);
     }
 
     #[test]

@@ -3,10 +3,16 @@
 //! ```text
 //! cuttle [-c FILE] [--format table|json] [--timeout SECS] <command>
 //!   status | health [detail] | mon stat
-//!   osd tree | osd out N | osd in N | osd down N
+//!   osd tree | osd out N | osd in N | osd down N | osd add [--host H] [--size S]
+//!   osd purge N --yes-i-really-mean-it
+//!   pg ls [--state S] [--pool P] | pg query|scrub|deep-scrub|repair PGID
 //!   pool create NAME (--ec K+M | --replicated N) [--pg-num N] [--failure-domain host|osd] [--min-size N]
 //!   pool ls | pool get NAME | pool rm NAME --yes-i-really-mean-it
-//!   cluster up [--dir DIR] [--mons N] | cluster down [--dir DIR] | cluster status [--dir DIR]
+//!   cluster up [--dir DIR] [--mons N] [--rgws N] | cluster down [--dir DIR] | cluster status [--dir DIR]
+//!   user create --uid U [--display-name N] [--email E] [--access-key A --secret-key S]
+//!   user ls | user info|rm|suspend|enable --uid U
+//!   user key add --uid U [--access-key A --secret-key S] | user key rm --uid U --access-key A
+//!   user token create|ls --uid U | user token revoke --uid U --id ID
 //! ```
 //!
 //! Layout: this file parses arguments and dispatches; [`ctx`] resolves the
@@ -19,8 +25,10 @@ mod cmd_bench;
 mod cmd_cluster;
 mod cmd_object;
 mod cmd_osd;
+mod cmd_pg;
 mod cmd_pool;
 mod cmd_status;
+mod cmd_user;
 mod ctx;
 mod output;
 
@@ -90,9 +98,15 @@ enum Command {
     /// Pools
     #[command(subcommand, arg_required_else_help = true)]
     Pool(PoolCommand),
+    /// Placement groups: states, recovery, scrub and repair
+    #[command(subcommand, arg_required_else_help = true)]
+    Pg(PgCommand),
     /// A local cluster of daemon processes in one directory
     #[command(subcommand, arg_required_else_help = true)]
     Cluster(ClusterCommand),
+    /// S3 users, their access keys and tokens
+    #[command(subcommand, arg_required_else_help = true)]
+    User(UserCommand),
     /// Single objects of a pool (put, get, stat, ls, rm)
     #[command(subcommand, arg_required_else_help = true)]
     Object(ObjectCommand),
@@ -205,6 +219,27 @@ enum OsdCommand {
     In(OsdArg),
     /// Mark an OSD down (it marks itself up again when it next boots)
     Down(OsdArg),
+    /// Add an OSD to the local cluster (own simulated host and device) and start it
+    Add {
+        /// Cluster directory
+        #[arg(long, value_name = "DIR", default_value = cmd_cluster::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Simulated host [default: hostN for osd.N]
+        #[arg(long)]
+        host: Option<String>,
+        /// Device size [default: that of the existing OSDs]
+        #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+        size: Option<u64>,
+    },
+    /// Remove a down, out OSD from the map for good
+    Purge {
+        /// OSD id (3 or osd.3)
+        #[arg(value_name = "ID", value_parser = cmd_osd::parse_osd_id)]
+        id: OsdId,
+        /// Confirm that the OSD and whatever it still holds are to be forgotten
+        #[arg(long = "yes-i-really-mean-it")]
+        yes: bool,
+    },
     /// Write to one OSD's own store (no network) and report its throughput
     Bench {
         /// OSD id (3 or osd.3)
@@ -220,6 +255,34 @@ enum OsdCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PgCommand {
+    /// Every PG with its state, members, recovery and scrub times
+    Ls {
+        /// Only PGs whose state has these flags, e.g. degraded or active+clean
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// Only PGs of this pool
+        #[arg(long, value_name = "POOL")]
+        pool: Option<String>,
+    },
+    /// The primary's view of one PG
+    Query(PgArg),
+    /// Compare object lists, sizes and versions across the PG's members now
+    Scrub(PgArg),
+    /// Read every block of the PG, checking checksums and EC parity, now
+    DeepScrub(PgArg),
+    /// Deep scrub and rewrite damaged copies from good ones
+    Repair(PgArg),
+}
+
+#[derive(Debug, Args)]
+struct PgArg {
+    /// PG id as POOL.SEEDHEX, e.g. 2.1f
+    #[arg(value_name = "PGID")]
+    pg: cuttle_types::PgId,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +336,100 @@ struct CreateArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user with one access key (printed, with its secret)
+    Create {
+        #[command(flatten)]
+        uid: UidArg,
+        /// Display name [default: the uid]
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// E-mail address
+        #[arg(long, default_value = "")]
+        email: String,
+        #[command(flatten)]
+        cred: CredArgs,
+    },
+    /// List users
+    Ls,
+    /// A user with its keys, token ids and buckets
+    Info(UidArg),
+    /// Remove a user (it must own no buckets), its keys and tokens
+    Rm(UidArg),
+    /// Refuse the user's requests until `enable`
+    Suspend(UidArg),
+    /// Accept a suspended user's requests again
+    Enable(UidArg),
+    /// Access keys
+    #[command(subcommand, arg_required_else_help = true)]
+    Key(UserKeyCommand),
+    /// Tokens (used as the access key with any secret, where the gateway allows it)
+    #[command(subcommand, arg_required_else_help = true)]
+    Token(UserTokenCommand),
+}
+
+#[derive(Debug, Args)]
+struct UidArg {
+    /// User id, lower-case `name_org` style (e.g. alice_physics)
+    #[arg(long, value_name = "UID")]
+    uid: String,
+}
+
+#[derive(Debug, Args)]
+struct CredArgs {
+    /// Use this access key instead of a generated one
+    #[arg(long, value_name = "KEY", requires = "secret_key")]
+    access_key: Option<String>,
+    /// Use this secret key instead of a generated one
+    #[arg(long, value_name = "SECRET", requires = "access_key")]
+    secret_key: Option<String>,
+}
+
+impl From<CredArgs> for cuttle_rgw::NewCredential {
+    fn from(c: CredArgs) -> Self {
+        cuttle_rgw::NewCredential {
+            access_key: c.access_key,
+            secret_key: c.secret_key,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum UserKeyCommand {
+    /// Add an access key (printed, with its secret)
+    Add {
+        #[command(flatten)]
+        uid: UidArg,
+        #[command(flatten)]
+        cred: CredArgs,
+    },
+    /// Remove an access key
+    Rm {
+        #[command(flatten)]
+        uid: UidArg,
+        /// The access key
+        #[arg(long, value_name = "KEY")]
+        access_key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserTokenCommand {
+    /// Issue a token (printed once; stored hashed)
+    Create(UidArg),
+    /// List a user's token ids
+    Ls(UidArg),
+    /// Revoke a token by id
+    Revoke {
+        #[command(flatten)]
+        uid: UidArg,
+        /// Token id (from `token ls`)
+        #[arg(long, value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ClusterCommand {
     /// Create (first time) or restart the local cluster and wait for its quorum
     Up {
@@ -290,6 +447,10 @@ enum ClusterCommand {
         /// Size of each OSD's file-backed device (a new cluster only)
         #[arg(long, value_name = "BYTES", default_value = "4G", value_parser = parse_size)]
         osd_size: u64,
+        /// S3 gateways to run (more are added when the cluster has fewer)
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u16).range(0..=16))]
+        rgws: u16,
     },
     /// Stop every daemon of the local cluster
     Down {
@@ -320,6 +481,10 @@ async fn run(cli: Cli) -> Result<()> {
             OsdCommand::Out(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::Out).await,
             OsdCommand::In(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::In).await,
             OsdCommand::Down(a) => cmd_osd::set_state(&ctx, a.id, pb::OsdStateChange::Down).await,
+            OsdCommand::Purge { id, yes } => cmd_osd::purge(&ctx, id, yes).await,
+            OsdCommand::Add { dir, host, size } => {
+                cmd_osd::add(&ctx, &dir, host.as_deref(), size).await
+            }
             OsdCommand::Bench {
                 id,
                 total,
@@ -343,15 +508,62 @@ async fn run(cli: Cli) -> Result<()> {
             PoolCommand::Get { name } => cmd_pool::get(&ctx, &name).await,
             PoolCommand::Rm { name, yes } => cmd_pool::rm(&ctx, &name, yes).await,
         },
+        Command::Pg(cmd) => {
+            use cmd_pg::PgAction;
+            match cmd {
+                PgCommand::Ls { state, pool } => {
+                    cmd_pg::ls(&ctx, pool.as_deref(), state.as_deref()).await
+                }
+                PgCommand::Query(a) => cmd_pg::command(&ctx, a.pg, PgAction::Query).await,
+                PgCommand::Scrub(a) => cmd_pg::command(&ctx, a.pg, PgAction::Scrub).await,
+                PgCommand::DeepScrub(a) => cmd_pg::command(&ctx, a.pg, PgAction::DeepScrub).await,
+                PgCommand::Repair(a) => cmd_pg::command(&ctx, a.pg, PgAction::Repair).await,
+            }
+        }
         Command::Cluster(cmd) => match cmd {
             ClusterCommand::Up {
                 dir,
                 mons,
                 osds,
                 osd_size,
-            } => cmd_cluster::up(&ctx, &dir, usize::from(mons), usize::from(osds), osd_size).await,
+                rgws,
+            } => {
+                let sizes = cmd_cluster::UpSizes {
+                    mons: usize::from(mons),
+                    osds: usize::from(osds),
+                    osd_size,
+                    rgws: usize::from(rgws),
+                };
+                cmd_cluster::up(&ctx, &dir, sizes).await
+            }
             ClusterCommand::Down { dir } => cmd_cluster::down(&ctx, &dir).await,
             ClusterCommand::Status { dir } => cmd_cluster::status(&ctx, &dir).await,
+        },
+        Command::User(cmd) => match cmd {
+            UserCommand::Create {
+                uid,
+                display_name,
+                email,
+                cred,
+            } => cmd_user::create(&ctx, &uid.uid, &display_name, &email, cred.into()).await,
+            UserCommand::Ls => cmd_user::ls(&ctx).await,
+            UserCommand::Info(u) => cmd_user::info(&ctx, &u.uid).await,
+            UserCommand::Rm(u) => cmd_user::rm(&ctx, &u.uid).await,
+            UserCommand::Suspend(u) => cmd_user::suspend(&ctx, &u.uid, true).await,
+            UserCommand::Enable(u) => cmd_user::suspend(&ctx, &u.uid, false).await,
+            UserCommand::Key(UserKeyCommand::Add { uid, cred }) => {
+                cmd_user::key_add(&ctx, &uid.uid, cred.into()).await
+            }
+            UserCommand::Key(UserKeyCommand::Rm { uid, access_key }) => {
+                cmd_user::key_rm(&ctx, &uid.uid, &access_key).await
+            }
+            UserCommand::Token(UserTokenCommand::Create(u)) => {
+                cmd_user::token_create(&ctx, &u.uid).await
+            }
+            UserCommand::Token(UserTokenCommand::Ls(u)) => cmd_user::token_ls(&ctx, &u.uid).await,
+            UserCommand::Token(UserTokenCommand::Revoke { uid, id }) => {
+                cmd_user::token_revoke(&ctx, &uid.uid, &id).await
+            }
         },
         Command::Object(cmd) => match cmd {
             ObjectCommand::Put { pool, name, file } => {
@@ -521,13 +733,14 @@ mod tests {
             mons,
             osds,
             osd_size,
+            rgws,
         }) = parse(&["cluster", "up"]).unwrap().command
         else {
             panic!("not cluster up");
         };
         assert_eq!(
-            (dir, mons, osds, osd_size),
-            (PathBuf::from("cluster"), 3, 3, 4 << 30)
+            (dir, mons, osds, osd_size, rgws),
+            (PathBuf::from("cluster"), 3, 3, 4 << 30, 1)
         );
         assert_eq!(parse_size("512M"), Ok(512 << 20));
         assert_eq!(parse_size("4096"), Ok(4096));

@@ -77,7 +77,7 @@ fn cluster_up_status_down_and_up_again() {
     let conf = dir.join("cuttle.toml");
     assert_eq!(up["dir"], d, "{up}");
     assert_eq!(up["conf"], conf.to_str().unwrap(), "{up}");
-    let everyone = ["mon.a", "mon.b", "mon.c", "osd.0", "osd.1", "osd.2"];
+    let everyone = ["mon.a", "mon.b", "mon.c", "osd.0", "osd.1", "osd.2", "rgw.0"];
     assert_eq!(names(&up["daemons"]), everyone, "{up}");
     assert!(
         all(&up["daemons"], "running", true) && all(&up["daemons"], "started", true),
@@ -87,9 +87,16 @@ fn cluster_up_status_down_and_up_again() {
     assert_eq!(up["checks"], serde_json::json!([]), "{up}");
     assert_eq!(
         up["pools_created"],
-        serde_json::json!(["ec", "rep"]),
-        "the default pools: {up}"
+        serde_json::json!(["ec", "rep", ".rgw.meta", ".rgw.index", ".rgw.data"]),
+        "the default pools and the gateway's: {up}"
     );
+    let endpoints = up["s3_endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1, "one gateway by default: {up}");
+    assert!(
+        endpoints[0].as_str().unwrap().starts_with("http://127.0.0.1:"),
+        "{up}"
+    );
+    assert_eq!(up["s3_admin"]["uid"], "admin", "{up}");
     let fsid = Layout::load(dir).unwrap().fsid;
     assert_eq!(up["fsid"], fsid.to_string());
     let pids: Vec<u64> = up["daemons"]
@@ -132,7 +139,7 @@ fn cluster_up_status_down_and_up_again() {
     assert!(all(&st["daemons"], "running", true), "{st}");
     assert!(st["daemons"][0].get("started").is_none(), "{st}");
     let table = cuttle(&["cluster", "status", "--dir", d]).ok();
-    assert!(table.contains("6 of 6 daemons running"), "{table}");
+    assert!(table.contains("7 of 7 daemons running"), "{table}");
     let header: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         header,
@@ -167,7 +174,7 @@ fn cluster_up_status_down_and_up_again() {
     // `up` on the same directory restarts the same cluster with its data.
     let table = cuttle(&["cluster", "up", "--dir", d, "--mons", "5"]).ok();
     assert!(
-        table.contains("started mon.a, mon.b, mon.c, osd.0, osd.1, osd.2"),
+        table.contains("started mon.a, mon.b, mon.c, osd.0, osd.1, osd.2, rgw.0"),
         "{table}"
     );
     assert!(table.contains("health: HEALTH_OK"), "{table}");
@@ -191,5 +198,5 @@ fn cluster_up_status_down_and_up_again() {
         "data written before `down` is read back after `up`"
     );
     let down = cuttle(&["cluster", "down", "--dir", d, "--format", "json"]).json();
-    assert_eq!(down["stopped"].as_array().unwrap().len(), 6, "{down}");
+    assert_eq!(down["stopped"].as_array().unwrap().len(), 7, "{down}");
 }

@@ -238,6 +238,21 @@ impl MonClient {
         .await
     }
 
+    /// The latest per-PG stats (from the PGs' primaries).
+    pub async fn pg_stats(&self) -> Result<pb::PgStatsReply, ClientError> {
+        self.call(|mut c| async move { c.pg_stats(pb::PgStatsRequest {}).await })
+            .await
+    }
+
+    /// Removes a down and out OSD from the map.
+    pub async fn purge_osd(&self, osd: OsdId) -> Result<Epoch, ClientError> {
+        let req = pb::PurgeOsdRequest { osd_id: osd.0 };
+        let r = self
+            .call(|mut c| async move { c.purge_osd(req).await })
+            .await?;
+        Ok(Epoch(r.epoch))
+    }
+
     /// Registers a booting OSD.
     pub async fn boot_osd(&self, req: pb::BootOsdRequest) -> Result<pb::BootOsdReply, ClientError> {
         self.call(|mut c| {

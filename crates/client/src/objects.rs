@@ -202,6 +202,28 @@ impl Cluster {
         Ok((pg, self.hierarchy(&map).place(p, pg).members))
     }
 
+    /// Runs an operator command (query, scrub, deep-scrub, repair) on a PG's primary.
+    /// Scrubs and repairs read the whole PG: give the client a long deadline.
+    pub async fn pg_command(
+        &self,
+        pg: PgId,
+        command: pb::PgCommandKind,
+    ) -> Result<pb::PgDetail, ClientError> {
+        self.on_primary(
+            pg.pool,
+            move |_| pg,
+            |mut c, epoch, pg_ref| {
+                let req = pb::PgCommandRequest {
+                    epoch,
+                    pg: Some(pg_ref),
+                    command: command as i32,
+                };
+                async move { c.pg_command(req).await }
+            },
+        )
+        .await
+    }
+
     /// The primary of a PG in `map`, if any member is up.
     pub fn primary(&self, map: &ClusterMap, pg: PgId) -> Option<(OsdId, String)> {
         let pool = map.pools.get(&pg.pool)?;

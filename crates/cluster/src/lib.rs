@@ -5,6 +5,8 @@
 //! and a pid file per daemon (`mon.a.pid`...). `cuttle cluster up|down|status` uses
 //! [`LocalCluster`]; tests use [`TestCluster`], which lives in a temporary directory
 //! and kills every daemon it started when dropped, even when the test fails.
+//! S3 gateways (`rgw.N`) are added with [`LocalCluster::ensure_rgws`] and described in
+//! `DIR/rgw.toml` (with the admin credential); `up` starts them after their pools.
 //!
 //! Daemons are found next to the running executable (or in `CUTTLE_BIN_DIR`); for a
 //! test binary in `target/<profile>/deps`, that is `target/<profile>`.
@@ -19,6 +21,6 @@ mod test_cluster;
 
 pub use error::ClusterError;
 pub use layout::{Layout, LocalOsd, LocalSpec, MonTiming};
-pub use local::{DaemonState, LocalCluster, UpReport};
+pub use local::{DaemonState, LocalCluster, LocalRgw, RgwLayout, RgwOptions, S3Admin, UpReport};
 pub use process::bin_dir;
 pub use test_cluster::TestCluster;

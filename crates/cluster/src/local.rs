@@ -16,6 +16,9 @@ use crate::error::ClusterError;
 use crate::layout::{Layout, LocalOsd, LocalSection, LocalSpec, MON_NAMES};
 use crate::process;
 
+mod rgw;
+pub use rgw::{LocalRgw, RgwLayout, RgwOptions, S3Admin};
+
 const MON_BIN: &str = "cuttle-mon";
 const OSD_BIN: &str = "cuttle-osd";
 
@@ -195,6 +198,7 @@ impl LocalCluster {
             .map(|n| format!("mon.{n}"))
             .collect();
         names.extend(self.osd_names());
+        names.extend(self.rgw_names());
         names
     }
 
@@ -221,6 +225,7 @@ impl LocalCluster {
         match name.split_once('.') {
             Some(("mon", id)) if self.layout.monitors.contains_key(id) => Ok(MON_BIN),
             Some(("osd", _)) if self.layout.local.osds.contains_key(name) => Ok(OSD_BIN),
+            Some(("rgw", _)) if self.rgw_names().iter().any(|n| n == name) => Ok(rgw::RGW_BIN),
             _ => Err(ClusterError::NoSuchDaemon(name.to_string())),
         }
     }
@@ -235,6 +240,7 @@ impl LocalCluster {
                 .get(name)
                 .map(|o| o.addr.clone())
                 .unwrap_or_default(),
+            Some(("rgw", _)) => self.rgw_addr(name),
             _ => String::new(),
         }
     }
@@ -377,6 +383,73 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Adds an OSD and starts it: registers it with the monitors (which give it the
+    /// lowest free id, as Ceph does), writes its configuration and starts the daemon,
+    /// which formats a fresh device. A directory left behind by a purged OSD of the same
+    /// id is wiped first. `host` defaults to `hostN`, `size` to the first OSD's device
+    /// size. Returns the daemon name (`osd.N`).
+    pub async fn add_osd(
+        &mut self,
+        host: Option<&str>,
+        size: Option<u64>,
+    ) -> Result<String, ClusterError> {
+        let client = self.client()?;
+        let map = client.get_map().await?;
+        let next = (0u32..)
+            .find(|id| !map.osds.keys().any(|o| o.0 == *id))
+            .unwrap_or(u32::MAX);
+        let host = host.map_or_else(|| format!("host{next}"), str::to_string);
+        let size = size
+            .or_else(|| self.layout.local.osds.values().next().map(|o| o.size))
+            .unwrap_or(4 << 30);
+        let uuid = Uuid::new_v4();
+        let reply = client.create_osd(&uuid.to_string(), &host).await?;
+        let name = format!("osd.{}", reply.osd_id);
+        let dir = self.dir.join(&name);
+        if self.layout.local.osds.contains_key(&name) {
+            if self.daemon_state(&name)?.running {
+                return Err(ClusterError::BadLayout {
+                    path: self.conf_path(),
+                    reason: format!(
+                        "the monitors gave the new OSD id {}, but {name} still runs here; stop and purge it first",
+                        reply.osd_id
+                    ),
+                });
+            }
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| ClusterError::Io {
+                    what: "wiping",
+                    path: dir.clone(),
+                    source,
+                })?;
+            }
+        }
+        let osd = LocalOsd {
+            host,
+            addr: format!("127.0.0.1:{}", process::free_port()?),
+            size,
+        };
+        let config = self.layout.osd_config(&self.dir, &name, &osd);
+        self.layout.local.osds.insert(name.clone(), osd);
+        self.layout.save(&self.dir)?;
+        let write = |path: PathBuf, text: String| {
+            std::fs::write(&path, text).map_err(|source| ClusterError::Io {
+                what: "writing",
+                path,
+                source,
+            })
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io {
+            what: "creating",
+            path: dir.clone(),
+            source,
+        })?;
+        write(self.dir.join(format!("{name}.toml")), config)?;
+        write(dir.join("uuid"), format!("{uuid}\n"))?;
+        self.start(&name)?;
+        Ok(name)
+    }
+
     /// Brings the whole cluster up: monitors (waiting for quorum), OSDs (registered in
     /// order, waited for until up), default pools, then waits for `HEALTH_OK` up to
     /// `timeout`. Daemons already running are left alone.
@@ -419,11 +492,14 @@ impl LocalCluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let pools_created = if self.layout.local.default_pools {
+        let mut pools_created = if self.layout.local.default_pools {
             self.default_pools(&client).await?
         } else {
             Vec::new()
         };
+        // S3 gateways (if the cluster has any): their pools, then the daemons.
+        pools_created.extend(self.rgw_pools(&client).await?);
+        started.extend(self.up_rgws(timeout).await?);
         loop {
             let st = client.status().await?;
             if st.health == "HEALTH_OK" || start.elapsed() > timeout {

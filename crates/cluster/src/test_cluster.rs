@@ -2,14 +2,14 @@
 //! kills (SIGKILL) every daemon it describes and removes the directory, so a failing
 //! test never leaves processes behind.
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::error::ClusterError;
 use crate::layout::LocalSpec;
-use crate::local::LocalCluster;
+use crate::local::{LocalCluster, RgwOptions};
 
 /// A throw-away local cluster.
 #[derive(Debug)]
@@ -24,6 +24,15 @@ impl TestCluster {
     /// Creates the cluster and brings it up (monitors, OSDs, default pools), waiting up to
     /// a minute for `HEALTH_OK`; `report.health` says whether it got there.
     pub async fn start(spec: LocalSpec) -> Result<TestCluster, ClusterError> {
+        TestCluster::start_with_rgws(spec, 0, &RgwOptions::default()).await
+    }
+
+    /// Like [`TestCluster::start`], with `rgws` S3 gateways (started after the pools).
+    pub async fn start_with_rgws(
+        spec: LocalSpec,
+        rgws: usize,
+        opts: &RgwOptions,
+    ) -> Result<TestCluster, ClusterError> {
         let dir = tempfile::Builder::new()
             .prefix("cuttle-test-")
             .tempdir()
@@ -44,6 +53,7 @@ impl TestCluster {
             },
             _dir: dir,
         };
+        tc.cluster.ensure_rgws(rgws, opts)?;
         tc.report = tc.cluster.up(Duration::from_secs(60)).await?;
         Ok(tc)
     }
@@ -62,6 +72,12 @@ impl Deref for TestCluster {
 
     fn deref(&self) -> &LocalCluster {
         &self.cluster
+    }
+}
+
+impl DerefMut for TestCluster {
+    fn deref_mut(&mut self) -> &mut LocalCluster {
+        &mut self.cluster
     }
 }
 

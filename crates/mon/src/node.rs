@@ -34,6 +34,8 @@ pub struct OsdReport {
     pub usage: OsdUsage,
     /// PG states of PGs the OSD is primary for.
     pub pg_states: BTreeMap<String, u32>,
+    /// Per-PG detail of those PGs.
+    pub pgs: Vec<pb::PgStat>,
 }
 
 /// A peer monitor.
@@ -63,6 +65,9 @@ pub struct MonNode {
     pub last_pong: Mutex<HashMap<u64, Instant>>,
     /// Last heartbeat per OSD (meaningful on the leader).
     pub osd_reports: Mutex<BTreeMap<OsdId, OsdReport>>,
+    /// Recent (time, total recovered bytes, total recovered objects) samples, for the
+    /// recovery rates.
+    recovery_samples: Mutex<std::collections::VecDeque<(Instant, u64, u64)>>,
     clients: Mutex<HashMap<u64, AuthedMonClient>>,
 }
 
@@ -113,6 +118,7 @@ impl MonNode {
             members,
             last_pong: Mutex::new(HashMap::new()),
             osd_reports: Mutex::new(BTreeMap::new()),
+            recovery_samples: Mutex::new(std::collections::VecDeque::new()),
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -229,6 +235,72 @@ impl MonNode {
         self.osd_reports.lock().insert(osd, report);
     }
 
+    /// The latest per-PG stats from fresh reports of up OSDs, and the PGs of the map
+    /// nobody reported.
+    pub fn pg_stats(&self) -> pb::PgStatsReply {
+        let state = self.sm.current();
+        let map = &state.map;
+        let grace = Duration::from_secs(self.config.timing.osd_heartbeat_grace_secs);
+        let mut by_pg: BTreeMap<(u32, u32), pb::PgStat> = BTreeMap::new();
+        for (id, r) in self.osd_reports.lock().iter() {
+            if r.at.elapsed() > grace || !map.is_up(*id) {
+                continue;
+            }
+            for p in &r.pgs {
+                by_pg.insert((p.pool, p.seed), p.clone());
+            }
+        }
+        let mut unreported = Vec::new();
+        for pool in map.pools.values() {
+            for seed in 0..pool.pg_num {
+                if !by_pg.contains_key(&(pool.id.0, seed)) {
+                    unreported.push(format!("{}.{seed:x}", pool.id.0));
+                }
+            }
+        }
+        by_pg.retain(|(pool, seed), _| {
+            map.pools
+                .get(&cuttle_types::PoolId(*pool))
+                .is_some_and(|p| *seed < p.pg_num)
+        });
+        let remaining = by_pg.values().map(|p| p.recovery_objects_remaining).sum();
+        let bytes_done: u64 = by_pg.values().map(|p| p.recovery_bytes_done).sum();
+        let objects_done: u64 = by_pg.values().map(|p| p.recovery_objects_done).sum();
+        let (bytes_rate, objects_rate) = self.recovery_rates(bytes_done, objects_done);
+        pb::PgStatsReply {
+            pgs: by_pg.into_values().collect(),
+            unreported,
+            recovery_objects_remaining: remaining,
+            recovery_bytes_per_sec: bytes_rate,
+            recovery_objects_per_sec: objects_rate,
+        }
+    }
+
+    /// Bytes and objects per second recovered over the last ~10 s, from cumulative
+    /// samples. A sum that shrinks (a primary moved or restarted) counts as no progress.
+    fn recovery_rates(&self, bytes_done: u64, objects_done: u64) -> (f64, f64) {
+        let mut samples = self.recovery_samples.lock();
+        let now = Instant::now();
+        samples.push_back((now, bytes_done, objects_done));
+        while samples.len() > 2
+            && samples
+                .front()
+                .is_some_and(|(t, _, _)| now.duration_since(*t) > Duration::from_secs(10))
+        {
+            samples.pop_front();
+        }
+        match samples.front() {
+            Some((t, bytes, objects)) if now.duration_since(*t) > Duration::from_millis(500) => {
+                let secs = now.duration_since(*t).as_secs_f64();
+                (
+                    bytes_done.saturating_sub(*bytes) as f64 / secs,
+                    objects_done.saturating_sub(*objects) as f64 / secs,
+                )
+            }
+            _ => (0.0, 0.0),
+        }
+    }
+
     /// Status as this monitor sees it. `quorum` says whether it is a working leader.
     pub fn status(&self, quorum: bool) -> pb::StatusReply {
         let state = self.sm.current();
@@ -301,6 +373,9 @@ impl MonNode {
                 .map(|(state, count)| pb::PgStateCount { state, count })
                 .collect(),
             answered_by: self.name().to_string(),
+            recovery_objects_remaining: 0,
+            recovery_bytes_per_sec: 0.0,
+            recovery_objects_per_sec: 0.0,
         }
     }
 

@@ -60,6 +60,7 @@ fn refused(r: MonResponse) -> Result<MonResponse, Status> {
                     Code::FailedPrecondition
                 }
                 crate::state::CommandError::InvalidPool(_) => Code::InvalidArgument,
+                crate::state::CommandError::OsdStillActive(_) => Code::FailedPrecondition,
             };
             Err(status(code, e.code(), e.to_string()))
         }
@@ -316,6 +317,7 @@ impl Monitor for MonService {
                         at: Instant::now(),
                         usage: OsdUsage::default(),
                         pg_states: BTreeMap::new(),
+                        pgs: Vec::new(),
                     },
                 );
                 Ok(Response::new(pb::BootOsdReply {
@@ -367,6 +369,7 @@ impl Monitor for MonService {
                     .into_iter()
                     .map(|p| (p.state, p.count))
                     .collect(),
+                pgs: r.pgs,
             },
         );
         Ok(Response::new(pb::HeartbeatReply {
@@ -387,7 +390,12 @@ impl Monitor for MonService {
                     .borrow()
                     .millis_since_quorum_ack
                     .is_some_and(|ms| ms < 5_000);
-                Ok(Response::new(self.node.status(acked)))
+                let mut st = self.node.status(acked);
+                let pgs = self.node.pg_stats();
+                st.recovery_objects_remaining = pgs.recovery_objects_remaining;
+                st.recovery_bytes_per_sec = pgs.recovery_bytes_per_sec;
+                st.recovery_objects_per_sec = pgs.recovery_objects_per_sec;
+                Ok(Response::new(st))
             }
             Ok(Some(mut leader)) => match leader.status(forwarded(pb::StatusRequest {})).await {
                 Ok(r) => Ok(r),
@@ -396,6 +404,31 @@ impl Monitor for MonService {
             },
             Err(_) => Ok(Response::new(self.node.status(false))),
         }
+    }
+
+    async fn pg_stats(
+        &self,
+        req: Request<pb::PgStatsRequest>,
+    ) -> Result<Response<pb::PgStatsReply>, Status> {
+        if let Some(mut leader) = self.node.route(&req)? {
+            return leader.pg_stats(forwarded(pb::PgStatsRequest {})).await;
+        }
+        Ok(Response::new(self.node.pg_stats()))
+    }
+
+    async fn purge_osd(
+        &self,
+        req: Request<pb::PurgeOsdRequest>,
+    ) -> Result<Response<pb::EpochReply>, Status> {
+        if let Some(mut leader) = self.node.route(&req)? {
+            return leader.purge_osd(forwarded(req.into_inner())).await;
+        }
+        let osd = OsdId(req.into_inner().osd_id);
+        let resp = refused(self.node.propose(MonCommand::PurgeOsd { osd }).await?)?;
+        self.node.osd_reports.lock().remove(&osd);
+        Ok(Response::new(pb::EpochReply {
+            epoch: epoch_of(&resp),
+        }))
     }
 
     async fn ping(

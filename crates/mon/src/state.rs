@@ -59,6 +59,11 @@ pub enum MonCommand {
         /// OSDs to mark.
         osds: Vec<OsdId>,
     },
+    /// Remove a down and out OSD from the map for good.
+    PurgeOsd {
+        /// The OSD.
+        osd: OsdId,
+    },
     /// Create a pool.
     CreatePool {
         /// Pool name.
@@ -95,6 +100,11 @@ pub enum CommandError {
     /// No OSD with that id.
     #[error("osd.{0} does not exist")]
     NoSuchOsd(u32),
+    /// Purging needs the OSD down and out (its data moved elsewhere first).
+    #[error(
+        "osd.{0} must be down and out before it is purged (`cuttle osd out {0}`, wait for active+clean, stop it)"
+    )]
+    OsdStillActive(u32),
     /// The pool cannot be placed on the failure domains the cluster has.
     #[error(
         "pool {name:?} needs {needed} distinct {domain}s (its width), but the cluster has {have} {domain}(s) with OSDs in; add {domain}s, use a narrower profile, or --failure-domain osd on a single host"
@@ -119,6 +129,7 @@ impl CommandError {
             CommandError::PoolExists(_) => "pool_exists",
             CommandError::NoSuchPool(_) => "no_such_pool",
             CommandError::NoSuchOsd(_) => "no_such_osd",
+            CommandError::OsdStillActive(_) => "osd_still_active",
             CommandError::NotEnoughFailureDomains { .. } => "not_enough_failure_domains",
         }
     }
@@ -361,6 +372,14 @@ fn apply_to(
             let id = pool.id;
             map.pools.insert(id, pool);
             Ok(Outcome::PoolCreated(id))
+        }
+        MonCommand::PurgeOsd { osd } => {
+            let o = map.osds.get(osd).ok_or(CommandError::NoSuchOsd(osd.0))?;
+            if o.up || o.in_cluster {
+                return Err(CommandError::OsdStillActive(osd.0));
+            }
+            map.osds.remove(osd);
+            Ok(Outcome::Done)
         }
         MonCommand::RemovePool { name } => {
             let id = map

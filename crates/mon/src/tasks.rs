@@ -70,6 +70,7 @@ pub async fn failure_detector(node: Arc<MonNode>, stop: CancellationToken) {
                         at: Instant::now(),
                         usage: OsdUsage::default(),
                         pg_states: Default::default(),
+                        pgs: Vec::new(),
                     },
                 );
             }

@@ -193,6 +193,15 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
                             state: "active+clean".into(),
                             count: 8,
                         }],
+                        pgs: vec![pb::PgStat {
+                            pool: 7,
+                            seed: 3,
+                            state: "active+recovering+degraded".into(),
+                            acting: vec![1, -1, 2],
+                            primary: chatty.0,
+                            recovery_objects_remaining: 12,
+                            ..pb::PgStat::default()
+                        }],
                     })
                     .await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -223,6 +232,11 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
         st.checks
     );
     assert_eq!(st.pg_states.iter().map(|p| p.count).sum::<u32>(), 8);
+    // Per-PG stats from heartbeats (pool 7 is not in the map, so it is not listed).
+    let stats = client.pg_stats().await.unwrap();
+    assert!(stats.pgs.is_empty(), "{:?}", stats.pgs);
+    let err = client.purge_osd(chatty).await.unwrap_err();
+    assert_eq!(err.code(), "osd_still_active", "an up OSD cannot be purged");
     eventually(30, "the down OSD is marked out", || {
         let client = client.clone();
         async move {
@@ -245,5 +259,11 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "no_such_osd");
+    // A down and out OSD can be purged; its id is free again.
+    for change in [pb::OsdStateChange::Out, pb::OsdStateChange::Down] {
+        client.set_osd_state(quiet, change).await.unwrap();
+    }
+    client.purge_osd(quiet).await.unwrap();
+    assert!(!client.get_map().await.unwrap().osds.contains_key(&quiet));
     beat.abort();
 }

@@ -68,10 +68,34 @@ pub struct OsdConfig {
     /// Object-store tunables.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Objects this OSD recovers at once (client I/O keeps the rest of the disk).
+    #[serde(default = "default_recovery_active")]
+    pub recovery_max_active: usize,
+    /// Recovery bandwidth cap in bytes per second; 0 for none.
+    #[serde(default)]
+    pub recovery_max_bytes_per_sec: u64,
+    /// Seconds between light scrubs of each PG (0 disables periodic scrubs).
+    #[serde(default = "default_scrub")]
+    pub scrub_interval_secs: u64,
+    /// Seconds between deep scrubs of each PG (0 disables periodic deep scrubs).
+    #[serde(default = "default_deep_scrub")]
+    pub deep_scrub_interval_secs: u64,
 }
 
 fn default_heartbeat_ms() -> u64 {
     2000
+}
+
+fn default_recovery_active() -> usize {
+    3
+}
+
+fn default_scrub() -> u64 {
+    24 * 3600
+}
+
+fn default_deep_scrub() -> u64 {
+    7 * 24 * 3600
 }
 
 impl OsdConfig {

@@ -182,6 +182,12 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
             watcher.receiver(),
             stop.clone(),
             tasks.clone(),
+            crate::osd::Tunables {
+                recovery_max_active: config.recovery_max_active,
+                recovery_bytes_per_sec: config.recovery_max_bytes_per_sec,
+                scrub_interval_secs: config.scrub_interval_secs,
+                deep_scrub_interval_secs: config.deep_scrub_interval_secs,
+            },
         )
     });
     let server = OsdServer::new(OsdService::new(osd.clone()))
@@ -215,6 +221,7 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
         Duration::from_millis(config.heartbeat_interval_ms),
     ));
     tasks.spawn(tasks::maintain(osd.clone()));
+    tasks.spawn(tasks::remove_strays(osd.clone(), Duration::from_secs(10)));
     Ok(RunningOsd {
         osd,
         addr,

@@ -10,6 +10,7 @@
 //! - [`pg`]: per-PG state; [`osd`]: the running OSD and how a map updates its PGs;
 //! - [`members`]: talking to a PG's members (local or over gRPC);
 //! - [`primary`]: client operations on the primary; [`recovery`]: peering and recovery;
+//!   [`scrub`]: scrub, deep scrub and repair; [`stray`]: deleting shards moved away;
 //! - [`service`]: the gRPC service; [`tasks`]: map, heartbeats, maintenance;
 //! - [`config`], [`daemon`]: configuration and start/stop.
 //!
@@ -26,8 +27,10 @@ pub mod peers;
 pub mod pg;
 pub mod primary;
 pub mod recovery;
+pub mod scrub;
 pub mod service;
 pub mod shard;
+pub mod stray;
 pub mod tasks;
 
 pub use config::OsdConfig;

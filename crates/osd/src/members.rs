@@ -43,6 +43,7 @@ fn to_request(id: PgId, st: &PgState, pos: usize, w: &ShardWrite) -> pb::SubWrit
         no_log: w.no_log,
         log: w.log.iter().map(Into::into).collect(),
         last_update: Some(w.last_update.into()),
+        keep_last_update: w.keep_last_update,
     }
 }
 
@@ -57,6 +58,7 @@ pub fn from_request(r: pb::SubWriteRequest) -> ShardWrite {
         no_log: r.no_log,
         log: r.log.iter().map(LogEntry::from).collect(),
         last_update: version_of(r.last_update.as_ref()),
+        keep_last_update: r.keep_last_update,
     }
 }
 
@@ -199,9 +201,10 @@ impl Osd {
                 .versions(coll)
                 .await?
                 .into_iter()
-                .map(|(object, v)| pb::ObjectVersion {
+                .map(|(object, (v, size))| pb::ObjectVersion {
                     object,
                     version: Some(v.into()),
+                    size,
                 })
                 .collect()
         } else {

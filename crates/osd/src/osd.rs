@@ -53,7 +53,26 @@ pub struct Osd {
     pub stop: CancellationToken,
     /// Background tasks.
     pub tasks: TaskTracker,
+    /// Recovery objects in flight on this OSD (`recovery_max_active`).
+    pub recovery_slots: tokio::sync::Semaphore,
+    /// Recovery bandwidth cap, bytes per second (0: none).
+    pub recovery_bytes_per_sec: u64,
+    /// Seconds between scrubs and between deep scrubs of a PG.
+    pub scrub_intervals: (u64, u64),
     me: std::sync::Weak<Osd>,
+}
+
+/// Tunables of recovery and scrub.
+#[derive(Debug, Clone, Copy)]
+pub struct Tunables {
+    /// Objects recovered at once per OSD.
+    pub recovery_max_active: usize,
+    /// Recovery bandwidth cap, bytes/s (0: none).
+    pub recovery_bytes_per_sec: u64,
+    /// Seconds between scrubs of a PG.
+    pub scrub_interval_secs: u64,
+    /// Seconds between deep scrubs of a PG.
+    pub deep_scrub_interval_secs: u64,
 }
 
 impl Osd {
@@ -69,6 +88,7 @@ impl Osd {
         map: watch::Receiver<Option<Arc<ClusterMap>>>,
         stop: CancellationToken,
         tasks: TaskTracker,
+        tunables: Tunables,
     ) -> Osd {
         Osd {
             id,
@@ -82,6 +102,12 @@ impl Osd {
             codecs: Mutex::new(HashMap::new()),
             stop,
             tasks,
+            recovery_slots: tokio::sync::Semaphore::new(tunables.recovery_max_active.max(1)),
+            recovery_bytes_per_sec: tunables.recovery_bytes_per_sec,
+            scrub_intervals: (
+                tunables.scrub_interval_secs,
+                tunables.deep_scrub_interval_secs,
+            ),
             me,
         }
     }
@@ -186,6 +212,8 @@ impl Osd {
             if changed || st.epoch == 0 {
                 st.interval += 1;
                 st.status = PgStatus::Peering;
+                st.recovering.clear();
+                st.backfilling = false;
             }
             pg.publish(&st);
             if st.primary == Some(self.id) && !st.is_active() {
@@ -234,6 +262,84 @@ impl Osd {
             .map(|p| object_to_pg(p, object.as_bytes()))
     }
 
+    /// Everything about a PG this OSD is primary of, for `cuttle pg query`.
+    pub async fn pg_detail(&self, pg: &Pg) -> OsdResult<cuttle_proto::PgDetail> {
+        let st = pg.state.read().await;
+        let (objects, bytes) = match st.my_pos {
+            Some(p) => {
+                let all = self
+                    .shards
+                    .versions(&crate::pg::shard_collection(pg.id, &st, p))
+                    .await?;
+                (all.len() as u64, all.values().map(|(_, size)| size).sum())
+            }
+            None => (0, 0),
+        };
+        Ok(cuttle_proto::PgDetail {
+            pg: Some(cuttle_proto::PgRef {
+                pool: pg.id.pool.0,
+                seed: pg.id.seed,
+            }),
+            state: st.state_string(),
+            epoch: st.epoch,
+            acting: st
+                .acting
+                .iter()
+                .map(|m| m.map_or(-1, |o| o.0 as i64))
+                .collect(),
+            up: st.up.clone(),
+            primary: st.primary.map_or(0, |o| o.0),
+            last_update: Some(st.last_update.into()),
+            objects,
+            bytes,
+            unfound: st.unfound as u64,
+            recovery_objects_remaining: pg.objects_remaining(),
+            recovery_bytes_done: pg.bytes_done(),
+            recovery_objects_done: pg.objects_done(),
+            last_scrub: st.last_scrub,
+            last_deep_scrub: st.last_deep_scrub,
+            inconsistencies: st
+                .inconsistencies
+                .iter()
+                .map(|f| cuttle_proto::ScrubFinding {
+                    object: f.object.clone(),
+                    osd: f.osd.0,
+                    problem: f.problem.to_string(),
+                })
+                .collect(),
+            repaired: 0,
+        })
+    }
+
+    /// Per-PG stats of the PGs this OSD is primary of, for heartbeats.
+    pub fn pg_stats(&self) -> Vec<cuttle_proto::PgStat> {
+        self.pgs
+            .lock()
+            .values()
+            .filter_map(|pg| {
+                let s = pg.summary();
+                (s.primary == Some(self.id)).then(|| cuttle_proto::PgStat {
+                    pool: pg.id.pool.0,
+                    seed: pg.id.seed,
+                    state: s.state,
+                    acting: s
+                        .acting
+                        .iter()
+                        .map(|m| m.map_or(-1, |o| o.0 as i64))
+                        .collect(),
+                    primary: self.id.0,
+                    recovery_objects_remaining: pg.objects_remaining(),
+                    recovery_bytes_done: pg.bytes_done(),
+                    recovery_objects_done: pg.objects_done(),
+                    last_scrub: s.last_scrub,
+                    last_deep_scrub: s.last_deep_scrub,
+                    inconsistent_objects: s.inconsistent,
+                    unfound: s.unfound,
+                })
+            })
+            .collect()
+    }
+
     /// Counts of PG states for PGs this OSD is primary of.
     pub fn pg_state_counts(&self) -> HashMap<String, u32> {
         let mut out: HashMap<String, u32> = HashMap::new();
@@ -261,7 +367,19 @@ fn blank_state(pool: cuttle_types::Pool, acting: Vec<Option<OsdId>>) -> PgState 
         interval: 0,
         active_interval: None,
         dirty: Default::default(),
+        recovering: Default::default(),
+        backfilling: false,
         status: PgStatus::Peering,
         unfound: 0,
+        inconsistencies: Vec::new(),
+        last_scrub: unix_now(),
+        last_deep_scrub: unix_now(),
     }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -1,13 +1,15 @@
 //! `Pg`: the per-PG state one OSD keeps for a PG it belongs to — the members by
-//! position, who is primary, how far the PG's history goes, and whether the primary has
-//! finished peering for the current set of members.
+//! position, who is primary, how far the PG's history goes, whether the primary has
+//! finished peering for the current set of members, and what recovery and scrub are
+//! doing.
 //!
-//! The state sits behind an async read-write lock: writes, peering and recovery take
-//! it exclusively (so they are ordered), reads share it (so they never see a write
-//! half-applied across shards).
+//! The state sits behind an async read-write lock: writes, peering and the end of a
+//! member's recovery take it exclusively (so they are ordered); reads, per-object
+//! recovery steps and scrub share it (so they never see a write half-applied across
+//! shards). Recovery progress lives outside the lock, in atomics.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cuttle_objectstore::CollectionId;
 use cuttle_types::{OsdId, PgId, Pool, Redundancy, ShardId};
@@ -15,28 +17,27 @@ use tokio::sync::{RwLock, watch};
 
 use crate::meta::{self, Version};
 
-/// Health of a PG as its primary reports it.
+/// The phase of a PG on its primary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PgStatus {
     /// Peering has not finished for the current members.
     Peering,
-    /// Serving; every position has an up, recovered member.
-    Clean,
-    /// Serving with fewer members than wanted, or members still missing objects.
-    Degraded,
-    /// Too few members to serve, or objects without enough intact copies.
+    /// Serving I/O (possibly degraded or recovering).
+    Active,
+    /// Too few members answer to serve the PG.
     Incomplete,
 }
 
-impl fmt::Display for PgStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PgStatus::Peering => "peering",
-            PgStatus::Clean => "active+clean",
-            PgStatus::Degraded => "active+degraded",
-            PgStatus::Incomplete => "incomplete",
-        })
-    }
+/// One inconsistency a scrub found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The object.
+    pub object: String,
+    /// The member holding the bad copy or shard.
+    pub osd: OsdId,
+    /// What is wrong: `missing`, `stale_version`, `size_mismatch`, `checksum`,
+    /// `parity_mismatch`, `data_mismatch`, `unexpected`.
+    pub problem: &'static str,
 }
 
 /// A PG as seen by one of its members.
@@ -64,10 +65,21 @@ pub struct PgState {
     pub active_interval: Option<u64>,
     /// Members that failed an operation since the last peering and must be re-peered.
     pub dirty: BTreeSet<OsdId>,
-    /// Reported status.
+    /// Members being recovered in the background: writes reach them, but their
+    /// `last_update` advances only when their recovery completes.
+    pub recovering: BTreeSet<OsdId>,
+    /// Whether the running recovery backfills (full scan) at least one member.
+    pub backfilling: bool,
+    /// Phase.
     pub status: PgStatus,
-    /// Objects that could not be recovered at last peering.
+    /// Objects that could not be recovered (no intact source).
     pub unfound: usize,
+    /// What the last scrub found.
+    pub inconsistencies: Vec<Finding>,
+    /// Unix seconds of the last scrub and deep scrub.
+    pub last_scrub: u64,
+    /// See `last_scrub`.
+    pub last_deep_scrub: u64,
 }
 
 impl PgState {
@@ -98,9 +110,51 @@ impl PgState {
             .collect()
     }
 
+    /// Members that hold every object (usable and not being recovered).
+    pub fn complete_members(&self) -> Vec<(usize, OsdId)> {
+        self.usable_members()
+            .into_iter()
+            .filter(|(_, o)| !self.recovering.contains(o))
+            .collect()
+    }
+
     /// Whether this view is active (peered for the current interval).
     pub fn is_active(&self) -> bool {
         self.active_interval == Some(self.interval)
+    }
+
+    /// The state string operators see, Ceph-style: `active+clean`,
+    /// `active+recovering+degraded`, `active+undersized+degraded`, `peering`...
+    pub fn state_string(&self) -> String {
+        match self.status {
+            PgStatus::Peering => return "peering".into(),
+            PgStatus::Incomplete => return "incomplete".into(),
+            PgStatus::Active if !self.is_active() => return "peering".into(),
+            PgStatus::Active => {}
+        }
+        let mut s = String::from("active");
+        if !self.recovering.is_empty() {
+            s.push_str(if self.backfilling {
+                "+backfilling"
+            } else {
+                "+recovering"
+            });
+        }
+        let undersized = self.up_members().len() < self.acting.len();
+        let degraded =
+            undersized || !self.dirty.is_empty() || !self.recovering.is_empty() || self.unfound > 0;
+        if undersized {
+            s.push_str("+undersized");
+        }
+        if degraded {
+            s.push_str("+degraded");
+        } else {
+            s.push_str("+clean");
+        }
+        if !self.inconsistencies.is_empty() {
+            s.push_str("+inconsistent");
+        }
+        s
     }
 }
 
@@ -109,10 +163,31 @@ impl PgState {
 pub struct PgSummary {
     /// Current primary.
     pub primary: Option<OsdId>,
-    /// State string, e.g. `active+clean`, `active+degraded+undersized`.
+    /// State string.
     pub state: String,
     /// Newest version.
     pub last_update: Version,
+    /// Members by position.
+    pub acting: Vec<Option<OsdId>>,
+    /// Scrub times.
+    pub last_scrub: u64,
+    /// Deep scrub time.
+    pub last_deep_scrub: u64,
+    /// Inconsistent objects found by the last scrub.
+    pub inconsistent: u32,
+    /// Unfound objects.
+    pub unfound: u64,
+}
+
+/// Recovery progress of a PG (updated by the recovery task without the PG lock).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Objects still to recover.
+    pub objects_remaining: AtomicU64,
+    /// Bytes recovered since the OSD started.
+    pub bytes_done: AtomicU64,
+    /// Objects recovered since the OSD started.
+    pub objects_done: AtomicU64,
 }
 
 /// One PG on this OSD.
@@ -124,6 +199,8 @@ pub struct Pg {
     pub state: RwLock<PgState>,
     /// Announces completed peerings (the interval activated).
     pub activated: watch::Sender<Option<u64>>,
+    /// Recovery progress.
+    pub progress: Progress,
     summary: parking_lot::Mutex<PgSummary>,
 }
 
@@ -135,26 +212,43 @@ impl Pg {
             id,
             state: RwLock::new(state),
             activated,
+            progress: Progress::default(),
             summary: parking_lot::Mutex::new(PgSummary::default()),
         }
     }
 
     /// Publishes the reportable part of `st` (call after changing it).
     pub fn publish(&self, st: &PgState) {
-        let mut state = st.status.to_string();
-        if st.status != PgStatus::Peering && st.up_members().len() < st.acting.len() {
-            state.push_str("+undersized");
-        }
         *self.summary.lock() = PgSummary {
             primary: st.primary,
-            state,
+            state: st.state_string(),
             last_update: st.last_update,
+            acting: st.acting.clone(),
+            last_scrub: st.last_scrub,
+            last_deep_scrub: st.last_deep_scrub,
+            inconsistent: st.inconsistencies.len() as u32,
+            unfound: st.unfound as u64,
         };
     }
 
     /// The last published summary.
     pub fn summary(&self) -> PgSummary {
         self.summary.lock().clone()
+    }
+
+    /// Objects still to recover.
+    pub fn objects_remaining(&self) -> u64 {
+        self.progress.objects_remaining.load(Ordering::Relaxed)
+    }
+
+    /// Bytes recovered.
+    pub fn bytes_done(&self) -> u64 {
+        self.progress.bytes_done.load(Ordering::Relaxed)
+    }
+
+    /// Objects recovered.
+    pub fn objects_done(&self) -> u64 {
+        self.progress.objects_done.load(Ordering::Relaxed)
     }
 }
 

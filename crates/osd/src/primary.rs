@@ -166,6 +166,7 @@ impl Osd {
                 version,
                 object_size,
                 ops,
+                keep_last_update: st.recovering.contains(&osd),
                 ..ShardWrite::default()
             };
             let st = &*st;
@@ -188,7 +189,6 @@ impl Osd {
         st.last_update = version;
         if !failed.is_empty() {
             st.dirty.extend(failed);
-            st.status = crate::pg::PgStatus::Degraded;
             pg.publish(&st);
         }
         if ok < min {

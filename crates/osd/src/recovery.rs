@@ -9,16 +9,23 @@
 //!    authoritative log, the objects to fix are those the log changed since (latest
 //!    change per object, deletes included); otherwise backfill: compare full object
 //!    lists with versions;
-//! 4. recover those objects on the member — copy from an up-to-date replica, or for
-//!    erasure-coded pools rebuild the member's chunk from `k` chunks of the newest
-//!    version that at least `k` members hold (a write that reached fewer than `k`
-//!    members could never have been acknowledged, so it is rolled back) — then give
-//!    the member the log and the new `last_update`;
-//! 5. activate: client operations, which waited, proceed.
+//! 4. recover the primary itself first, under the PG lock (reads are answered from its
+//!    metadata), then activate: client I/O proceeds, degraded, while the other members
+//!    are recovered in the background — throttled by a per-OSD limit of objects in
+//!    flight and an optional bandwidth cap — each then gets the log and the new
+//!    `last_update`.
+//!
+//! Recovering an object copies it from an up-to-date replica, or for erasure-coded
+//! pools rebuilds the member's chunk from `k` chunks of the newest version that at
+//! least `k` members hold: a write that reached fewer than `k` members cannot have been
+//! acknowledged, so it is rolled back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use cuttle_ec::Chunk;
 use cuttle_proto as pb;
 use cuttle_types::{OsdId, Redundancy, ShardId};
@@ -28,11 +35,30 @@ use crate::error::{OsdError, OsdResult};
 use crate::members::{log_only, write_full};
 use crate::meta::{LogEntry, Version, version_of};
 use crate::osd::Osd;
-use crate::pg::{Pg, PgState, PgStatus, shard_collection};
-use crate::shard::ShardWrite;
+use crate::pg::{Pg, PgState, PgStatus};
+use crate::shard::{ShardState, ShardWrite};
 
 /// What a member must end up with for one object: a version, or deleted.
-type Target = Option<Version>;
+pub type Target = Option<Version>;
+
+/// The work of recovering one member.
+#[derive(Debug, Clone)]
+struct MemberPlan {
+    pos: usize,
+    osd: OsdId,
+    /// The member's `last_update` at peering.
+    from: Version,
+    backfill: bool,
+    targets: BTreeMap<String, Target>,
+}
+
+/// Outcome of recovering one object.
+enum Recovered {
+    /// The member now holds it (this many bytes moved).
+    Done(u64),
+    /// No intact source: the object is unfound.
+    Unfound,
+}
 
 impl Osd {
     /// Starts peering `pg` in the background.
@@ -46,7 +72,7 @@ impl Osd {
     }
 
     /// Peers `pg` if this OSD is its primary and it needs it.
-    pub async fn peer(&self, pg: &Arc<Pg>) -> OsdResult<()> {
+    pub async fn peer(self: &Arc<Self>, pg: &Arc<Pg>) -> OsdResult<()> {
         let mut st = pg.state.write().await;
         if st.primary != Some(self.id) || (st.is_active() && st.dirty.is_empty()) {
             return Ok(());
@@ -90,88 +116,163 @@ impl Osd {
         let auth_last = last(&auth);
         let auth_tail = version_of(auth.log_tail.as_ref());
         let auth_log: Vec<LogEntry> = auth.log.iter().map(LogEntry::from).collect();
-        let mut unfound = 0usize;
-        // Recover the primary itself first, then the others.
-        infos.sort_by_key(|(_, o, _)| *o != self.id);
+
+        let mut plans = Vec::new();
         for (pos, osd, rep) in &infos {
             let lu = last(rep);
             if lu >= auth_last && rep.exists {
                 continue;
             }
             let backfill = !rep.exists || lu < auth_tail;
-            let targets: BTreeMap<String, Target> = if backfill {
+            let targets = if backfill {
                 let theirs = self.pg_query(pg.id, &st, *pos, *osd, true).await?;
                 let ours = self.pg_query(pg.id, &st, auth_pos, auth_osd, true).await?;
-                let mine: BTreeMap<&str, Version> = theirs
-                    .objects
-                    .iter()
-                    .map(|o| (o.object.as_str(), version_of(o.version.as_ref())))
-                    .collect();
-                let mut t: BTreeMap<String, Target> = BTreeMap::new();
-                let mut present = BTreeSet::new();
-                for o in &ours.objects {
-                    let v = version_of(o.version.as_ref());
-                    present.insert(o.object.as_str());
-                    if mine.get(o.object.as_str()) != Some(&v) {
-                        t.insert(o.object.clone(), Some(v));
-                    }
-                }
-                for name in mine.keys().filter(|n| !present.contains(*n)) {
-                    t.insert(name.to_string(), None);
-                }
-                t
+                backfill_targets(&ours.objects, &theirs.objects)
             } else {
                 latest_per_object(&auth_log, lu)
             };
-            tracing::info!(pg = %pg.id, %osd, objects = targets.len(), backfill, "recovering member");
-            for (object, target) in &targets {
+            plans.push(MemberPlan {
+                pos: *pos,
+                osd: *osd,
+                from: lu,
+                backfill,
+                targets,
+            });
+        }
+        let sources: Vec<(usize, OsdId)> = infos.iter().map(|(p, o, _)| (*p, *o)).collect();
+        let mut unfound = 0usize;
+        // The primary answers reads from its own metadata: it must be whole before the
+        // PG activates.
+        if let Some(i) = plans.iter().position(|p| p.osd == self.id) {
+            let mine = plans.remove(i);
+            tracing::info!(pg = %pg.id, objects = mine.targets.len(), "recovering the primary before activation");
+            for (object, target) in &mine.targets {
                 match self
-                    .recover_object(pg, &st, *pos, *osd, object, *target, &infos)
-                    .await
+                    .recover_object(pg, &st, mine.pos, self.id, object, *target, &sources)
+                    .await?
                 {
-                    Ok(true) => {}
-                    Ok(false) => unfound += 1,
-                    Err(e) => {
-                        tracing::warn!(pg = %pg.id, %osd, object, "recovery failed: {e}");
-                        unreachable.insert(*osd);
-                    }
+                    Recovered::Done(_) => {}
+                    Recovered::Unfound => unfound += 1,
                 }
             }
-            if unreachable.contains(osd) {
-                continue;
-            }
-            let log: Vec<LogEntry> = auth_log
-                .iter()
-                .filter(|e| backfill || e.version > lu)
-                .cloned()
-                .collect();
-            if let Err(e) = self
-                .sub_write(pg.id, &st, *pos, *osd, log_only(log, auth_last))
-                .await
-            {
-                tracing::warn!(pg = %pg.id, %osd, "updating member log failed: {e}");
-                unreachable.insert(*osd);
-            }
+            let log = entries_after(&auth_log, mine.from, mine.backfill);
+            self.sub_write(pg.id, &st, mine.pos, self.id, log_only(log, auth_last))
+                .await?;
         }
         st.last_update = auth_last;
         st.dirty = unreachable;
         st.unfound = unfound;
+        st.status = PgStatus::Active;
         st.active_interval = Some(interval);
-        let complete =
-            st.acting.iter().all(Option::is_some) && st.usable_members().len() == st.acting.len();
-        st.status = if complete && unfound == 0 {
-            PgStatus::Clean
-        } else {
-            PgStatus::Degraded
-        };
+        st.recovering = plans.iter().map(|p| p.osd).collect();
+        st.backfilling = plans.iter().any(|p| p.backfill);
+        pg.progress.objects_remaining.store(
+            plans.iter().map(|p| p.targets.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
         pg.publish(&st);
         pg.activated.send_replace(Some(interval));
-        tracing::debug!(pg = %pg.id, status = %st.status, last_update = %auth_last, "pg active");
+        tracing::debug!(pg = %pg.id, state = %st.state_string(), last_update = %auth_last, "pg active");
+        drop(st);
+        if !plans.is_empty() {
+            let (osd, pg) = (self.clone(), pg.clone());
+            self.tasks.spawn(async move {
+                osd.recover_members(&pg, interval, plans, auth_log, sources)
+                    .await;
+            });
+        }
         Ok(())
     }
 
-    /// Brings `object` on the member at `pos` to `target`. Returns `false` when no
-    /// intact source exists (the object is unfound).
+    /// Recovers members in the background while the PG serves I/O.
+    async fn recover_members(
+        self: &Arc<Self>,
+        pg: &Arc<Pg>,
+        interval: u64,
+        plans: Vec<MemberPlan>,
+        auth_log: Vec<LogEntry>,
+        sources: Vec<(usize, OsdId)>,
+    ) {
+        for plan in plans {
+            let mut failed = false;
+            let mut unfound = 0usize;
+            tracing::info!(pg = %pg.id, osd = %plan.osd, objects = plan.targets.len(), backfill = plan.backfill, "recovering member");
+            for (object, target) in &plan.targets {
+                let Ok(_permit) = self.recovery_slots.acquire().await else {
+                    return;
+                };
+                let st = pg.state.read().await;
+                if st.interval != interval || self.stop.is_cancelled() {
+                    return;
+                }
+                let others: Vec<(usize, OsdId)> = sources
+                    .iter()
+                    .copied()
+                    .filter(|(p, _)| *p != plan.pos)
+                    .collect();
+                let started = Instant::now();
+                match self
+                    .recover_object(pg, &st, plan.pos, plan.osd, object, *target, &others)
+                    .await
+                {
+                    Ok(Recovered::Done(bytes)) => {
+                        pg.progress.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+                        pg.progress.objects_done.fetch_add(1, Ordering::Relaxed);
+                        drop(st);
+                        self.throttle(bytes, started).await;
+                    }
+                    Ok(Recovered::Unfound) => unfound += 1,
+                    Err(e) => {
+                        tracing::warn!(pg = %pg.id, osd = %plan.osd, object, "recovery failed: {e}");
+                        failed = true;
+                    }
+                }
+                pg.progress
+                    .objects_remaining
+                    .fetch_sub(1, Ordering::Relaxed);
+                if failed {
+                    break;
+                }
+            }
+            let mut st = pg.state.write().await;
+            if st.interval != interval {
+                return;
+            }
+            if !failed {
+                let log = entries_after(&auth_log, plan.from, plan.backfill);
+                let done = log_only(log, st.last_update);
+                if let Err(e) = self.sub_write(pg.id, &st, plan.pos, plan.osd, done).await {
+                    tracing::warn!(pg = %pg.id, osd = %plan.osd, "finishing recovery failed: {e}");
+                    failed = true;
+                }
+            }
+            st.recovering.remove(&plan.osd);
+            if failed {
+                st.dirty.insert(plan.osd);
+            }
+            st.unfound += unfound;
+            if st.recovering.is_empty() {
+                st.backfilling = false;
+                pg.progress.objects_remaining.store(0, Ordering::Relaxed);
+            }
+            pg.publish(&st);
+            tracing::info!(pg = %pg.id, osd = %plan.osd, ok = !failed, state = %st.state_string(), "member recovery finished");
+        }
+    }
+
+    /// Sleeps as needed to keep recovery under its bandwidth cap.
+    async fn throttle(&self, bytes: u64, started: Instant) {
+        let cap = self.recovery_bytes_per_sec;
+        if cap == 0 {
+            return;
+        }
+        let want = Duration::from_secs_f64(bytes as f64 / cap as f64);
+        if let Some(rest) = want.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+
+    /// Brings `object` on the member at `pos` to `target`, copying from `sources`.
     #[allow(clippy::too_many_arguments)]
     async fn recover_object(
         &self,
@@ -181,94 +282,58 @@ impl Osd {
         osd: OsdId,
         object: &str,
         target: Target,
-        sources: &[(usize, OsdId, pb::PgQueryReply)],
-    ) -> OsdResult<bool> {
-        let Some(version) = target else {
-            let w = ShardWrite {
-                object: object.to_string(),
-                ops: vec![pb::SubOp {
-                    op: Some(pb::sub_op::Op::Remove(pb::Empty {})),
-                }],
-                no_log: true,
-                ..ShardWrite::default()
-            };
-            self.sub_write(pg.id, st, pos, osd, w).await?;
-            return Ok(true);
+        sources: &[(usize, OsdId)],
+    ) -> OsdResult<Recovered> {
+        let remove = || ShardWrite {
+            object: object.to_string(),
+            ops: vec![pb::SubOp {
+                op: Some(pb::sub_op::Op::Remove(pb::Empty {})),
+            }],
+            no_log: true,
+            ..ShardWrite::default()
         };
-        let others: Vec<(usize, OsdId)> = sources
-            .iter()
-            .map(|(p, o, _)| (*p, *o))
-            .filter(|(p, _)| *p != pos)
-            .collect();
+        if target.is_none() {
+            self.sub_write(pg.id, st, pos, osd, remove()).await?;
+            return Ok(Recovered::Done(0));
+        }
+        let others: Vec<(usize, OsdId)> =
+            sources.iter().copied().filter(|(p, _)| *p != pos).collect();
         let reads = others.iter().map(|&(p, o)| async move {
             (p, self.sub_read(pg.id, st, p, o, object, 0, 0, true).await)
         });
-        let states: Vec<(usize, crate::shard::ShardState)> = join_all(reads)
-            .await
-            .into_iter()
-            .filter_map(|(p, r)| r.ok().map(|s| (p, s)))
-            .collect();
-        let push = |data,
-                    object_size,
-                    version: Version,
-                    xattrs: &BTreeMap<String, bytes::Bytes>,
-                    omap: &[(bytes::Bytes, bytes::Bytes)]| {
-            let mut ops = vec![write_full(data)];
-            for (k, v) in xattrs {
-                ops.push(pb::SubOp {
-                    op: Some(pb::sub_op::Op::SetXattr(pb::KeyValue {
-                        key: bytes::Bytes::copy_from_slice(k.as_bytes()),
-                        value: v.clone(),
-                    })),
-                });
+        let mut states: Vec<(usize, ShardState)> = Vec::new();
+        let mut absent = 0usize;
+        for (p, r) in join_all(reads).await {
+            match r {
+                Ok(s) => states.push((p, s)),
+                Err(OsdError::NoSuchObject(_)) => absent += 1,
+                Err(_) => {}
             }
-            if !omap.is_empty() {
-                ops.push(pb::SubOp {
-                    op: Some(pb::sub_op::Op::OmapSet(pb::OmapSet {
-                        entries: omap
-                            .iter()
-                            .map(|(k, v)| pb::KeyValue {
-                                key: k.clone(),
-                                value: v.clone(),
-                            })
-                            .collect(),
-                    })),
-                });
-            }
-            ShardWrite {
-                object: object.to_string(),
-                version,
-                object_size,
-                ops,
-                full_state: true,
-                no_log: true,
-                ..ShardWrite::default()
-            }
-        };
-        match &st.pool.redundancy {
+        }
+        if states.is_empty() && absent == others.len() && absent > 0 {
+            // Deleted since peering: every source agrees it is gone.
+            self.sub_write(pg.id, st, pos, osd, remove()).await?;
+            return Ok(Recovered::Done(0));
+        }
+        let w = match &st.pool.redundancy {
             Redundancy::Replicated { .. } => {
-                let Some((_, src)) = states
-                    .iter()
-                    .filter(|(_, s)| s.version >= version)
-                    .max_by_key(|(_, s)| s.version)
-                else {
-                    return Ok(false);
+                let Some((_, src)) = states.iter().max_by_key(|(_, s)| s.version) else {
+                    tracing::error!(pg = %pg.id, object, "unfound: no replica is readable");
+                    return Ok(Recovered::Unfound);
                 };
-                let w = push(
+                push(
+                    object,
                     src.data.clone(),
                     src.object_size,
                     src.version,
                     &src.xattrs,
                     &src.omap,
-                );
-                self.sub_write(pg.id, st, pos, osd, w).await?;
-                Ok(true)
+                )
             }
             Redundancy::Erasure(profile) => {
                 let codec = self.codec(profile)?;
                 let k = profile.k as usize;
-                let mut by_version: BTreeMap<Version, Vec<&(usize, crate::shard::ShardState)>> =
-                    BTreeMap::new();
+                let mut by_version: BTreeMap<Version, Vec<&(usize, ShardState)>> = BTreeMap::new();
                 for s in &states {
                     by_version.entry(s.1.version).or_default().push(s);
                 }
@@ -276,7 +341,7 @@ impl Osd {
                 let Some((best, holders)) = by_version.iter().rev().find(|(_, h)| h.len() >= k)
                 else {
                     tracing::error!(pg = %pg.id, object, "unfound: fewer than {k} chunks of any version");
-                    return Ok(false);
+                    return Ok(Recovered::Unfound);
                 };
                 let size = holders[0].1.object_size;
                 let layout = codec.layout(size)?;
@@ -287,56 +352,196 @@ impl Osd {
                     .collect();
                 let rebuilt = codec.reconstruct(&layout, &chunks, &[ShardId(pos as u8)])?;
                 let Some(chunk) = rebuilt.into_iter().next() else {
-                    return Ok(false);
+                    return Ok(Recovered::Unfound);
                 };
-                let w = push(chunk.data, size, *best, &holders[0].1.xattrs, &[]);
-                self.sub_write(pg.id, st, pos, osd, w).await?;
-                Ok(true)
+                push(object, chunk.data, size, *best, &holders[0].1.xattrs, &[])
             }
-        }
+        };
+        let bytes = w
+            .ops
+            .iter()
+            .map(|o| match &o.op {
+                Some(pb::sub_op::Op::WriteFull(d)) => d.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        self.sub_write(pg.id, st, pos, osd, w).await?;
+        Ok(Recovered::Done(bytes))
     }
 
     /// Rewrites damaged copies of `object` on the given members, in the background.
     pub fn schedule_repair(&self, pg: Arc<Pg>, object: String, bad: Vec<(usize, OsdId)>) {
         let Some(osd) = self.me() else { return };
         self.tasks.spawn(async move {
-            let st = pg.state.write().await;
-            let pos = st.my_pos;
-            let coll = pos.map(|p| shard_collection(pg.id, &st, p));
-            let version = match &coll {
-                Some(c) => osd.shards.object_meta(c, &object).await.map(|(v, _, _)| v),
-                None => return,
-            };
-            let Ok(version) = version else { return };
-            let sources: Vec<(usize, OsdId, pb::PgQueryReply)> = st
-                .usable_members()
-                .into_iter()
-                .filter(|m| !bad.contains(m))
-                .map(|(p, o)| (p, o, pb::PgQueryReply::default()))
-                .collect();
-            for (p, o) in bad {
-                match osd
-                    .recover_object(&pg, &st, p, o, &object, Some(version), &sources)
-                    .await
-                {
-                    Ok(true) => {
-                        tracing::info!(pg = %pg.id, osd = %o, object, "repaired damaged copy")
-                    }
-                    Ok(false) => {
-                        tracing::error!(pg = %pg.id, object, "cannot repair: no intact source")
-                    }
-                    Err(e) => tracing::warn!(pg = %pg.id, object, "repair failed: {e}"),
+            let st = pg.state.read().await;
+            match osd.repair_object(&pg, &st, &object, &bad).await {
+                Ok(n) => {
+                    tracing::info!(pg = %pg.id, object, repaired = n, "repaired damaged copies")
                 }
+                Err(e) => tracing::warn!(pg = %pg.id, object, "repair failed: {e}"),
             }
         });
     }
+
+    /// Rewrites `object` on the `bad` members from the good ones; returns how many
+    /// copies were rewritten.
+    pub async fn repair_object(
+        &self,
+        pg: &Pg,
+        st: &PgState,
+        object: &str,
+        bad: &[(usize, OsdId)],
+    ) -> OsdResult<usize> {
+        let good: Vec<(usize, OsdId)> = st
+            .usable_members()
+            .into_iter()
+            .filter(|m| !bad.contains(m))
+            .collect();
+        let mut repaired = 0;
+        for &(p, o) in bad {
+            // The newest intact version among the good members is the target.
+            if let Recovered::Done(_) = self
+                .recover_object(pg, st, p, o, object, Some(Version::ZERO), &good)
+                .await?
+            {
+                repaired += 1;
+            }
+        }
+        Ok(repaired)
+    }
 }
 
-/// Log entries by object, latest change winning (exposed for tests of the planner).
+/// A recovery push of an object's whole state.
+fn push(
+    object: &str,
+    data: Bytes,
+    object_size: u64,
+    version: Version,
+    xattrs: &BTreeMap<String, Bytes>,
+    omap: &[(Bytes, Bytes)],
+) -> ShardWrite {
+    let mut ops = vec![write_full(data)];
+    for (k, v) in xattrs {
+        ops.push(pb::SubOp {
+            op: Some(pb::sub_op::Op::SetXattr(pb::KeyValue {
+                key: Bytes::copy_from_slice(k.as_bytes()),
+                value: v.clone(),
+            })),
+        });
+    }
+    if !omap.is_empty() {
+        ops.push(pb::SubOp {
+            op: Some(pb::sub_op::Op::OmapSet(pb::OmapSet {
+                entries: omap
+                    .iter()
+                    .map(|(k, v)| pb::KeyValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+            })),
+        });
+    }
+    ShardWrite {
+        object: object.to_string(),
+        version,
+        object_size,
+        ops,
+        full_state: true,
+        no_log: true,
+        ..ShardWrite::default()
+    }
+}
+
+/// Log entries a member lacks: all of them after a backfill, else those after `from`.
+fn entries_after(log: &[LogEntry], from: Version, backfill: bool) -> Vec<LogEntry> {
+    log.iter()
+        .filter(|e| backfill || e.version > from)
+        .cloned()
+        .collect()
+}
+
+/// What a backfill must do: objects the authority has that the member lacks or holds
+/// at another version, and objects the member has that the authority does not.
+fn backfill_targets(
+    authority: &[pb::ObjectVersion],
+    member: &[pb::ObjectVersion],
+) -> BTreeMap<String, Target> {
+    let mine: BTreeMap<&str, Version> = member
+        .iter()
+        .map(|o| (o.object.as_str(), version_of(o.version.as_ref())))
+        .collect();
+    let mut t = BTreeMap::new();
+    let mut present = BTreeSet::new();
+    for o in authority {
+        let v = version_of(o.version.as_ref());
+        present.insert(o.object.as_str());
+        if mine.get(o.object.as_str()) != Some(&v) {
+            t.insert(o.object.clone(), Some(v));
+        }
+    }
+    for name in mine.keys().filter(|n| !present.contains(*n)) {
+        t.insert(name.to_string(), None);
+    }
+    t
+}
+
+/// Log entries by object after `after`, the latest change winning.
 pub fn latest_per_object(log: &[LogEntry], after: Version) -> BTreeMap<String, Target> {
     let mut t = BTreeMap::new();
     for e in log.iter().filter(|e| e.version > after) {
         t.insert(e.object.clone(), (!e.delete).then_some(e.version));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(seq: u64) -> Version {
+        Version { epoch: 1, seq }
+    }
+
+    fn ov(name: &str, seq: u64) -> pb::ObjectVersion {
+        pb::ObjectVersion {
+            object: name.into(),
+            version: Some(v(seq).into()),
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn the_log_planner_keeps_the_latest_change_per_object() {
+        let e = |seq, object: &str, delete| LogEntry {
+            version: v(seq),
+            object: object.into(),
+            delete,
+        };
+        let log = vec![
+            e(1, "a", false),
+            e(2, "b", false),
+            e(3, "a", true),
+            e(4, "c", false),
+        ];
+        let t = latest_per_object(&log, v(1));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t["a"], None, "deleted after being written: delete it");
+        assert_eq!(t["b"], Some(v(2)));
+        assert_eq!(t["c"], Some(v(4)));
+        assert!(latest_per_object(&log, v(4)).is_empty());
+        assert_eq!(entries_after(&log, v(2), false).len(), 2);
+        assert_eq!(entries_after(&log, v(9), true).len(), 4);
+    }
+
+    #[test]
+    fn backfill_fixes_missing_stale_and_extra_objects() {
+        let auth = vec![ov("a", 1), ov("b", 5), ov("c", 2)];
+        let member = vec![ov("a", 1), ov("b", 3), ov("z", 9)];
+        let t = backfill_targets(&auth, &member);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t["b"], Some(v(5)));
+        assert_eq!(t["c"], Some(v(2)));
+        assert_eq!(t["z"], None, "an object the authority deleted goes away");
+    }
 }

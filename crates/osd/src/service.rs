@@ -204,6 +204,36 @@ impl OsdRpc for OsdService {
         ))
     }
 
+    async fn pg_command(
+        &self,
+        req: Request<pb::PgCommandRequest>,
+    ) -> Result<Response<pb::PgDetail>, Status> {
+        let r = req.into_inner();
+        let pg = self.primary(r.pg.as_ref(), r.epoch, None).await?;
+        let mut repaired = 0usize;
+        match pb::PgCommandKind::try_from(r.command) {
+            Ok(pb::PgCommandKind::Query) => {}
+            Ok(pb::PgCommandKind::Scrub) => {
+                self.osd.scrub(&pg, false).await?;
+            }
+            Ok(pb::PgCommandKind::DeepScrub) => {
+                self.osd.scrub(&pg, true).await?;
+            }
+            Ok(pb::PgCommandKind::Repair) => {
+                repaired = self.osd.repair(&pg).await?.0;
+            }
+            _ => {
+                return Err(OsdError::BadRequest(
+                    "command must be query, scrub, deep-scrub or repair".into(),
+                )
+                .into());
+            }
+        }
+        let mut detail = self.osd.pg_detail(&pg).await?;
+        detail.repaired = repaired as u64;
+        Ok(Response::new(detail))
+    }
+
     async fn bench(
         &self,
         req: Request<pb::OsdBenchRequest>,

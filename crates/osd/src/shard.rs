@@ -36,6 +36,9 @@ pub struct ShardWrite {
     pub log: Vec<LogEntry>,
     /// Advance last_update to at least this.
     pub last_update: Version,
+    /// The member is being recovered: record the change without advancing its
+    /// last_update.
+    pub keep_last_update: bool,
 }
 
 /// The state of one object shard, as recovery needs it.
@@ -131,7 +134,12 @@ impl ShardStore {
             t.create_collection(coll);
         }
         let mut entries = w.log.clone();
-        if !w.object.is_empty() {
+        // A recovery push older than what the member already holds (a client write
+        // reached it first) must not go back in time.
+        let stale_push = w.full_state
+            && !w.object.is_empty()
+            && matches!(self.object_meta(coll, &w.object).await, Ok((v, _, _)) if v > w.version);
+        if !w.object.is_empty() && !stale_push {
             let obj = w.object.as_str();
             if w.full_state {
                 t.remove(coll, obj);
@@ -191,7 +199,9 @@ impl ShardStore {
                     delete: removed,
                 });
             }
-            info.last_update = info.last_update.max(w.version);
+            if !w.keep_last_update {
+                info.last_update = info.last_update.max(w.version);
+            }
         }
         for e in &entries {
             let raw =
@@ -201,7 +211,9 @@ impl ShardStore {
                 Bytes::from(meta::log_key(coll, e.version)),
                 Bytes::from(raw),
             );
-            info.last_update = info.last_update.max(e.version);
+            if !w.keep_last_update {
+                info.last_update = info.last_update.max(e.version);
+            }
         }
         info.log_len += entries.len() as u64;
         info.last_update = info.last_update.max(w.last_update);
@@ -247,6 +259,38 @@ impl ShardStore {
             info.log_tail = v;
             info.log_len = info.log_len.saturating_sub(drop as u64);
         }
+        Ok(())
+    }
+
+    /// Deletes these objects of a shard in one transaction (stray removal; no log).
+    pub async fn remove_objects(&self, coll: &CollectionId, names: &[String]) -> OsdResult<()> {
+        let lock = self.lock_of(coll);
+        let _guard = lock.lock().await;
+        let mut t = Transaction::new();
+        for n in names {
+            t.remove(coll, n);
+        }
+        self.store.queue_transaction(t).await?;
+        Ok(())
+    }
+
+    /// Deletes an emptied shard: its PG info, its log and its collection.
+    pub async fn drop_shard(&self, coll: &CollectionId) -> OsdResult<()> {
+        let lock = self.lock_of(coll);
+        let mut cached = lock.lock().await;
+        let prefix = meta::log_prefix(coll);
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let mut t = Transaction::new();
+        t.kv_remove(NS_INFO, Bytes::copy_from_slice(coll.as_str().as_bytes()));
+        t.kv_remove_range(NS_LOG, Bytes::from(prefix), Bytes::from(end));
+        if self.store.collection_exists(coll).await? {
+            t.remove_collection(coll);
+        }
+        self.store.queue_transaction(t).await?;
+        *cached = None;
         Ok(())
     }
 
@@ -350,15 +394,18 @@ impl ShardStore {
         }
     }
 
-    /// Every object of a shard with its version.
-    pub async fn versions(&self, coll: &CollectionId) -> OsdResult<BTreeMap<String, Version>> {
+    /// Every object of a shard with its version and logical size.
+    pub async fn versions(
+        &self,
+        coll: &CollectionId,
+    ) -> OsdResult<BTreeMap<String, (Version, u64)>> {
         let mut out = BTreeMap::new();
         let mut after: Option<String> = None;
         loop {
             let (names, more) = self.list(coll, after.as_deref(), 1000).await?;
             for n in &names {
                 let v = match self.object_meta(coll, n).await {
-                    Ok((v, _, _)) => v,
+                    Ok((v, size, _)) => (v, size),
                     Err(OsdError::NoSuchObject(_)) => continue,
                     Err(e) => return Err(e),
                 };

@@ -1,5 +1,6 @@
 //! Background work of an OSD: following the map (and peering PGs it is primary of),
-//! heartbeats to the monitors, and retrying peering of PGs with failed members.
+//! heartbeats to the monitors, retrying peering of PGs with failed members, scheduled
+//! scrubs, and deleting stray shards.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub async fn heartbeat(osd: Arc<Osd>, every: Duration) {
             .into_iter()
             .map(|(state, count)| pb::PgStateCount { state, count })
             .collect();
+        let pgs = osd.pg_stats();
         let req = pb::HeartbeatRequest {
             osd_id: osd.id.0,
             uuid: osd.uuid.to_string(),
@@ -42,6 +44,7 @@ pub async fn heartbeat(osd: Arc<Osd>, every: Duration) {
             bytes_total: fs.total,
             bytes_used: fs.used,
             pg_states,
+            pgs,
         };
         if let Err(e) = osd.mon.heartbeat(req).await {
             tracing::warn!("heartbeat to the monitors failed: {e}");
@@ -53,7 +56,8 @@ pub async fn heartbeat(osd: Arc<Osd>, every: Duration) {
     }
 }
 
-/// Re-peers PGs this OSD is primary of that are inactive or have failed members.
+/// Re-peers PGs this OSD is primary of that are inactive or have failed members, and
+/// starts scrubs that are due.
 pub async fn maintain(osd: Arc<Osd>) {
     loop {
         tokio::select! {
@@ -62,13 +66,49 @@ pub async fn maintain(osd: Arc<Osd>) {
         }
         let pgs: Vec<_> = osd.pgs.lock().values().cloned().collect();
         for pg in pgs {
-            let needs = match pg.state.try_read() {
-                Ok(st) => st.primary == Some(osd.id) && (!st.is_active() || !st.dirty.is_empty()),
-                Err(_) => false,
+            let (needs, scrub_due) = match pg.state.try_read() {
+                Ok(st) => {
+                    let primary = st.primary == Some(osd.id);
+                    let now = crate::osd::unix_now();
+                    let (light, deep) = osd.scrub_intervals;
+                    let idle = st.is_active() && st.recovering.is_empty() && st.dirty.is_empty();
+                    let due = if deep > 0 && now.saturating_sub(st.last_deep_scrub) >= deep {
+                        Some(true)
+                    } else if light > 0 && now.saturating_sub(st.last_scrub) >= light {
+                        Some(false)
+                    } else {
+                        None
+                    };
+                    (
+                        primary && (!st.is_active() || !st.dirty.is_empty()),
+                        due.filter(|_| primary && idle),
+                    )
+                }
+                Err(_) => (false, None),
             };
             if needs {
                 osd.spawn_peering(pg);
+            } else if let Some(deep) = scrub_due {
+                let o = osd.clone();
+                osd.tasks.spawn(async move {
+                    if let Err(e) = o.scrub(&pg, deep).await {
+                        tracing::warn!(pg = %pg.id, "scheduled scrub failed: {e}");
+                    }
+                });
             }
+        }
+    }
+}
+
+/// Deletes shards of PGs that moved away once they are clean elsewhere, every `every`.
+pub async fn remove_strays(osd: Arc<Osd>, every: Duration) {
+    loop {
+        tokio::select! {
+            _ = osd.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = osd.remove_strays().await {
+            tracing::warn!("removing stray PG shards failed: {e}");
         }
     }
 }

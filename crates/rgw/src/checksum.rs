@@ -1,0 +1,350 @@
+//! Checksums of uploaded data: the ETag's MD5 (always), `Content-MD5`, and the
+//! flexible checksums `x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256}` given in a
+//! header or in an aws-chunked trailer (named by `x-amz-trailer`), or merely asked for
+//! with `x-amz-sdk-checksum-algorithm`. All of them are computed in the same single
+//! pass over the data ([`Hashers`]) on the ingest thread.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http::HeaderMap;
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+
+/// A flexible checksum algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// CRC-32 (IEEE).
+    Crc32,
+    /// CRC-32C (Castagnoli).
+    Crc32c,
+    /// CRC-64/NVME.
+    Crc64Nvme,
+    /// SHA-1.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+}
+
+impl Alg {
+    /// Every algorithm.
+    pub const ALL: [Alg; 5] = [
+        Alg::Crc32,
+        Alg::Crc32c,
+        Alg::Crc64Nvme,
+        Alg::Sha1,
+        Alg::Sha256,
+    ];
+
+    /// S3's name (`CRC32`...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Crc32 => "CRC32",
+            Alg::Crc32c => "CRC32C",
+            Alg::Crc64Nvme => "CRC64NVME",
+            Alg::Sha1 => "SHA1",
+            Alg::Sha256 => "SHA256",
+        }
+    }
+
+    /// The header carrying it (`x-amz-checksum-crc32`...).
+    pub fn header(self) -> &'static str {
+        match self {
+            Alg::Crc32 => "x-amz-checksum-crc32",
+            Alg::Crc32c => "x-amz-checksum-crc32c",
+            Alg::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            Alg::Sha1 => "x-amz-checksum-sha1",
+            Alg::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    /// Parses S3's name, case-insensitively.
+    pub fn parse(s: &str) -> Option<Alg> {
+        Alg::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Raw digest length.
+    pub fn digest_len(self) -> usize {
+        match self {
+            Alg::Crc32 | Alg::Crc32c => 4,
+            Alg::Crc64Nvme => 8,
+            Alg::Sha1 => 20,
+            Alg::Sha256 => 32,
+        }
+    }
+
+    /// One-shot digest.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        let mut h = Hasher::new(self);
+        h.update(data);
+        h.finish()
+    }
+}
+
+/// One running flexible checksum.
+pub enum Hasher {
+    /// CRC-32.
+    Crc32(Crc32),
+    /// CRC-32C.
+    Crc32c(Crc32c),
+    /// CRC-64/NVME.
+    Crc64Nvme(Crc64Nvme),
+    /// SHA-1.
+    Sha1(Sha1),
+    /// SHA-256.
+    Sha256(Sha256),
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher")
+    }
+}
+
+impl Hasher {
+    /// A fresh hasher.
+    pub fn new(alg: Alg) -> Hasher {
+        match alg {
+            Alg::Crc32 => Hasher::Crc32(Crc32::new()),
+            Alg::Crc32c => Hasher::Crc32c(Crc32c::new()),
+            Alg::Crc64Nvme => Hasher::Crc64Nvme(Crc64Nvme::new()),
+            Alg::Sha1 => Hasher::Sha1(Sha1::new()),
+            Alg::Sha256 => Hasher::Sha256(Sha256::new()),
+        }
+    }
+
+    /// Adds data.
+    pub fn update(&mut self, d: &[u8]) {
+        match self {
+            Hasher::Crc32(h) => h.update(d),
+            Hasher::Crc32c(h) => h.update(d),
+            Hasher::Crc64Nvme(h) => h.update(d),
+            Hasher::Sha1(h) => h.update(d),
+            Hasher::Sha256(h) => h.update(d),
+        }
+    }
+
+    /// The raw digest.
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Crc32(h) => h.finalize().as_ref().to_vec(),
+            Hasher::Crc32c(h) => h.finalize().as_ref().to_vec(),
+            Hasher::Crc64Nvme(h) => h.finalize().as_ref().to_vec(),
+            Hasher::Sha1(h) => h.finalize().as_ref().to_vec(),
+            Hasher::Sha256(h) => h.finalize().as_ref().to_vec(),
+        }
+    }
+}
+
+/// What the client asked us to check or compute, read from the request headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// `Content-MD5`, decoded.
+    pub content_md5: Option<Vec<u8>>,
+    /// The flexible checksum algorithm to compute, if any.
+    pub alg: Option<Alg>,
+    /// Its expected value from a header (base64), when given up front.
+    pub expected: Option<String>,
+    /// The value comes in the aws-chunked trailer.
+    pub in_trailer: bool,
+}
+
+/// Why the checksum headers are unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WantedError {
+    /// `Content-MD5` is not base64 of 16 bytes.
+    #[error("the Content-MD5 you specified is not valid")]
+    InvalidDigest,
+    /// A checksum header is malformed or several are given.
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+impl Wanted {
+    /// Reads the checksum-related headers of a request.
+    pub fn from_headers(h: &HeaderMap) -> Result<Wanted, WantedError> {
+        let mut w = Wanted::default();
+        if let Some(v) = h.get("content-md5") {
+            let raw = v
+                .to_str()
+                .ok()
+                .and_then(|s| B64.decode(s.trim()).ok())
+                .filter(|d| d.len() == 16)
+                .ok_or(WantedError::InvalidDigest)?;
+            w.content_md5 = Some(raw);
+        }
+        for alg in Alg::ALL {
+            if let Some(v) = h.get(alg.header()) {
+                if w.alg.is_some() {
+                    return Err(WantedError::InvalidRequest(
+                        "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".into(),
+                    ));
+                }
+                let s = v.to_str().unwrap_or_default().trim().to_string();
+                let ok = B64.decode(&s).is_ok_and(|d| d.len() == alg.digest_len());
+                if !ok {
+                    return Err(WantedError::InvalidRequest(format!(
+                        "Value for {} header is invalid.",
+                        alg.header()
+                    )));
+                }
+                w.alg = Some(alg);
+                w.expected = Some(s);
+            }
+        }
+        if w.alg.is_none()
+            && let Some(t) = h.get("x-amz-trailer").and_then(|v| v.to_str().ok())
+        {
+            let t = t.trim().to_ascii_lowercase();
+            if let Some(alg) = Alg::ALL.into_iter().find(|a| a.header() == t) {
+                w.alg = Some(alg);
+                w.in_trailer = true;
+            }
+        }
+        if w.alg.is_none()
+            && let Some(a) = h
+                .get("x-amz-sdk-checksum-algorithm")
+                .or_else(|| h.get("x-amz-checksum-algorithm"))
+                .and_then(|v| v.to_str().ok())
+        {
+            w.alg = Some(Alg::parse(a).ok_or_else(|| {
+                WantedError::InvalidRequest(format!("Checksum algorithm {a:?} is not supported."))
+            })?);
+        }
+        Ok(w)
+    }
+}
+
+/// The hashers of one upload: MD5 for the ETag plus the wanted flexible checksum.
+pub struct Hashers {
+    md5: Md5,
+    flex: Option<(Alg, Hasher)>,
+}
+
+/// Finished digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    /// MD5, raw.
+    pub md5: [u8; 16],
+    /// Flexible checksum (algorithm, raw digest).
+    pub flex: Option<(Alg, Vec<u8>)>,
+}
+
+impl Digests {
+    /// The MD5 as a hex ETag (without quotes).
+    pub fn etag(&self) -> String {
+        hex::encode(self.md5)
+    }
+
+    /// The flexible checksum in base64.
+    pub fn flex_b64(&self) -> Option<(Alg, String)> {
+        self.flex.as_ref().map(|(a, d)| (*a, B64.encode(d)))
+    }
+}
+
+impl std::fmt::Debug for Hashers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hashers")
+            .field("flex", &self.flex)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hashers {
+    /// MD5 plus `alg`.
+    pub fn new(alg: Option<Alg>) -> Hashers {
+        Hashers {
+            md5: Md5::new(),
+            flex: alg.map(|a| (a, Hasher::new(a))),
+        }
+    }
+
+    /// MD5 of a buffer.
+    pub fn md5_of(d: &[u8]) -> [u8; 16] {
+        Md5::checksum(d)
+    }
+
+    /// Adds data.
+    pub fn update(&mut self, d: &[u8]) {
+        self.md5.update(d);
+        if let Some((_, h)) = &mut self.flex {
+            h.update(d);
+        }
+    }
+
+    /// The digests.
+    pub fn finish(self) -> Digests {
+        Digests {
+            md5: self.md5.finalize(),
+            flex: self.flex.map(|(a, h)| (a, h.finish())),
+        }
+    }
+}
+
+/// Base64 helpers shared by the S3 layer.
+pub fn b64(d: &[u8]) -> String {
+    B64.encode(d)
+}
+
+/// Decodes base64.
+pub fn unb64(s: &str) -> Option<Vec<u8>> {
+    B64.decode(s.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn known_digests() {
+        // "hello world"
+        assert_eq!(b64(&Alg::Crc32.digest(b"hello world")), "DUoRhQ==");
+        assert_eq!(b64(&Alg::Crc32c.digest(b"hello world")), "yZRlqg==");
+        assert_eq!(
+            b64(&Alg::Sha256.digest(b"hello world")),
+            "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        );
+        let mut h = Hashers::new(Some(Alg::Sha1));
+        h.update(b"hello ");
+        h.update(b"world");
+        let d = h.finish();
+        assert_eq!(d.etag(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(
+            d.flex_b64().map(|x| x.1),
+            Some("Kq5sNclPz7QV2+lfQIuc6R7oRu0=".into())
+        );
+    }
+
+    #[test]
+    fn wanted_reads_headers_trailers_and_algorithms() {
+        let w = Wanted::from_headers(&headers(&[("x-amz-checksum-crc32", "DUoRhQ==")]));
+        assert_eq!(w.as_ref().ok().and_then(|w| w.alg), Some(Alg::Crc32));
+        let w = Wanted::from_headers(&headers(&[("x-amz-trailer", "x-amz-checksum-crc32c")]));
+        assert!(
+            w.as_ref()
+                .is_ok_and(|w| w.in_trailer && w.alg == Some(Alg::Crc32c))
+        );
+        let w = Wanted::from_headers(&headers(&[("x-amz-sdk-checksum-algorithm", "sha256")]));
+        assert_eq!(w.ok().and_then(|w| w.alg), Some(Alg::Sha256));
+        assert_eq!(
+            Wanted::from_headers(&headers(&[("content-md5", "nope")])),
+            Err(WantedError::InvalidDigest)
+        );
+        assert!(Wanted::from_headers(&headers(&[("x-amz-checksum-crc32", "AAAA")])).is_err());
+        assert!(
+            Wanted::from_headers(&headers(&[
+                ("x-amz-checksum-crc32", "DUoRhQ=="),
+                ("x-amz-checksum-crc32c", "yZRlqg==")
+            ]))
+            .is_err()
+        );
+    }
+}

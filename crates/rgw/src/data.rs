@@ -1,0 +1,341 @@
+//! `DataStore`: object data in `.rgw.data` as immutable stripes `<instance>.<n>`.
+//!
+//! Writing: the request body is consumed on a blocking thread (so hashing, including
+//! the SHA-256 that s3s's signed-payload check computes as the body is polled, never
+//! runs on the reactor threads), which hashes each chunk once and cuts the stream into
+//! stripes; the async side writes up to `put_parallel` stripes of a request at once.
+//! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Every stripe
+//! buffer in flight, in either direction, holds permits of one gateway-wide byte
+//! budget, so memory stays bounded whatever the object sizes and request counts.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use cuttle_client::IoCtx;
+use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::checksum::{Alg, Digests, Hashers};
+use crate::error::{RgwError, is_not_found};
+use crate::records::Segment;
+
+/// Budget unit: 1 KiB.
+const UNIT: u64 = 1024;
+
+/// Why storing a body failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The client's body broke off or failed its signature/payload checks.
+    #[error("request body: {0}")]
+    Body(String),
+    /// The body is longer than allowed.
+    #[error("body exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The body's length differs from the declared one.
+    #[error("body has {got} bytes, {expected} declared")]
+    Length {
+        /// Declared.
+        expected: u64,
+        /// Received.
+        got: u64,
+    },
+    /// The cluster failed.
+    #[error(transparent)]
+    Store(#[from] RgwError),
+}
+
+/// A stored body.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Where it is.
+    pub segment: Segment,
+    /// Its digests.
+    pub digests: Digests,
+}
+
+/// Tuning of the data path.
+#[derive(Debug, Clone, Copy)]
+pub struct DataTuning {
+    /// Stripe size, bytes.
+    pub stripe: u64,
+    /// Stripe writes in flight per upload.
+    pub put_parallel: usize,
+    /// Stripe reads ahead per download.
+    pub get_prefetch: usize,
+    /// Bytes of stripe buffers in flight, gateway-wide.
+    pub budget_bytes: u64,
+}
+
+/// Object data.
+#[derive(Debug, Clone)]
+pub struct DataStore {
+    io: IoCtx,
+    tuning: DataTuning,
+    budget: Arc<Semaphore>,
+}
+
+fn units(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(UNIT).max(1)).unwrap_or(u32::MAX)
+}
+
+impl DataStore {
+    /// Over an open `.rgw.data` pool.
+    pub fn new(io: IoCtx, tuning: DataTuning) -> DataStore {
+        let permits = usize::try_from(tuning.budget_bytes / UNIT).unwrap_or(usize::MAX);
+        DataStore {
+            io,
+            tuning,
+            budget: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// The stripe size.
+    pub fn stripe(&self) -> u64 {
+        self.tuning.stripe
+    }
+
+    /// Stores a body as instance `instance`: hashes (MD5 plus `alg`) in the same pass,
+    /// writes stripes in parallel. On any failure the stripes written are removed.
+    pub async fn write_stream<S>(
+        &self,
+        instance: String,
+        body: S,
+        alg: Option<Alg>,
+        expected_len: Option<u64>,
+        limit: u64,
+    ) -> Result<Written, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, s3s::StdError>> + Send + Unpin + 'static,
+    {
+        let stripe = self.tuning.stripe;
+        let (tx, mut rx) = mpsc::channel::<(u64, Bytes, OwnedSemaphorePermit)>(1);
+        let budget = self.budget.clone();
+        let handle = tokio::runtime::Handle::current();
+        let ingest = tokio::task::spawn_blocking(move || {
+            ingest(handle, body, alg, stripe, expected_len, limit, budget, tx)
+        });
+        let mut writes: JoinSet<Result<(), RgwError>> = JoinSet::new();
+        let mut sent = 0u64;
+        let mut failure: Option<WriteError> = None;
+        while let Some((n, data, permit)) = rx.recv().await {
+            sent = sent.max(n + 1);
+            while writes.len() >= self.tuning.put_parallel.max(1) {
+                if let Some(Ok(Err(e))) = writes.join_next().await {
+                    failure.get_or_insert(WriteError::Store(e));
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+            let io = self.io.clone();
+            let name = format!("{instance}.{n}");
+            writes.spawn(async move {
+                let r = io.write_full(&name, data).await.map(|_| ());
+                drop(permit);
+                r.map_err(RgwError::from)
+            });
+        }
+        drop(rx);
+        while let Some(r) = writes.join_next().await {
+            if let Ok(Err(e)) = r {
+                failure.get_or_insert(WriteError::Store(e));
+            }
+        }
+        let result = match ingest.await {
+            Ok(Ok((digests, size))) => match failure {
+                None => Ok(Written {
+                    segment: Segment {
+                        i: instance.clone(),
+                        s: size,
+                        ss: stripe,
+                    },
+                    digests,
+                }),
+                Some(f) => Err(f),
+            },
+            Ok(Err(e)) => Err(failure.unwrap_or(e)),
+            Err(e) => Err(WriteError::Body(format!("ingest thread: {e}"))),
+        };
+        if result.is_err() {
+            let seg = Segment {
+                i: instance,
+                s: sent * stripe,
+                ss: stripe,
+            };
+            self.delete(&[seg]).await;
+        }
+        result
+    }
+
+    /// Removes the stripes of segments (best effort: leftovers are only garbage).
+    pub async fn delete(&self, segments: &[Segment]) {
+        let names: Vec<String> = segments
+            .iter()
+            .flat_map(|s| (0..s.stripes()).map(|n| s.stripe_name(n)))
+            .collect();
+        let io = &self.io;
+        futures::stream::iter(names)
+            .for_each_concurrent(8, |name| async move {
+                if let Err(e) = io.remove(&name).await
+                    && !is_not_found(&e)
+                {
+                    tracing::warn!(object = %name, "removing a stripe failed (left as garbage): {e}");
+                }
+            })
+            .await;
+    }
+
+    /// Bytes `[start, end)` of the data made of `segments`, as a stream.
+    pub fn read_range(
+        &self,
+        segments: &[Segment],
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, RgwError>> + Send + 'static {
+        let mut pieces = Vec::new();
+        let mut base = 0u64;
+        for seg in segments {
+            let (s0, s1) = (base, base + seg.s);
+            base = s1;
+            if s1 <= start || s0 >= end || seg.ss == 0 {
+                continue;
+            }
+            let from = start.max(s0) - s0;
+            let to = end.min(s1) - s0;
+            let mut n = from / seg.ss;
+            while n * seg.ss < to {
+                let o0 = n * seg.ss;
+                let lo = from.max(o0) - o0;
+                let hi = to.min(o0 + seg.ss) - o0;
+                pieces.push((seg.stripe_name(n), lo, hi - lo));
+                n += 1;
+            }
+        }
+        let io = self.io.clone();
+        let budget = self.budget.clone();
+        let prefetch = self.tuning.get_prefetch.max(1);
+        futures::stream::iter(pieces)
+            .map(move |(name, off, len)| {
+                let io = io.clone();
+                let budget = budget.clone();
+                async move {
+                    let _permit = budget
+                        .acquire_many_owned(units(len))
+                        .await
+                        .map_err(|_| RgwError::Config("data budget closed".into()))?;
+                    let data = io.read(&name, off, len).await?;
+                    if data.len() as u64 != len {
+                        return Err(RgwError::Corrupt {
+                            what: name,
+                            reason: format!("read {} bytes at {off}, expected {len}", data.len()),
+                        });
+                    }
+                    Ok(data)
+                }
+            })
+            .buffered(prefetch)
+    }
+
+    /// Reads `[start, end)` into one buffer (small copies only).
+    pub async fn read_all(
+        &self,
+        segments: &[Segment],
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes, RgwError> {
+        let mut out = BytesMut::with_capacity(usize::try_from(end - start).unwrap_or(0));
+        let mut s = std::pin::pin!(self.read_range(segments, start, end));
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out.freeze())
+    }
+}
+
+/// The ingest thread: pulls the body, hashes every byte once, cuts stripes.
+#[allow(clippy::too_many_arguments)]
+fn ingest<S>(
+    handle: tokio::runtime::Handle,
+    mut body: S,
+    alg: Option<Alg>,
+    stripe: u64,
+    expected_len: Option<u64>,
+    limit: u64,
+    budget: Arc<Semaphore>,
+    tx: mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
+) -> Result<(Digests, u64), WriteError>
+where
+    S: Stream<Item = Result<Bytes, s3s::StdError>> + Unpin,
+{
+    let mut hashers = Hashers::new(alg);
+    let mut total = 0u64;
+    let mut index = 0u64;
+    let mut buf = BytesMut::new();
+    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let send = |index: u64, buf: &mut BytesMut, permit: &mut Option<OwnedSemaphorePermit>| {
+        let data = buf.split().freeze();
+        *buf = BytesMut::new();
+        match permit.take() {
+            Some(p) => tx
+                .blocking_send((index, data, p))
+                .map_err(|_| WriteError::Body("upload abandoned".into())),
+            None => Err(WriteError::Body("stripe without budget".into())),
+        }
+    };
+    loop {
+        let chunk = match handle.block_on(body.next()) {
+            None => break,
+            Some(Err(e)) => return Err(WriteError::Body(e.to_string())),
+            Some(Ok(c)) => c,
+        };
+        hashers.update(&chunk);
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(WriteError::TooLarge { limit });
+        }
+        if let Some(exp) = expected_len
+            && total > exp
+        {
+            return Err(WriteError::Length {
+                expected: exp,
+                got: total,
+            });
+        }
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            if permit.is_none() {
+                let remaining = expected_len.map_or(stripe, |e| e.saturating_sub(index * stripe));
+                let cap = remaining.clamp(1, stripe);
+                let p = handle
+                    .block_on(budget.clone().acquire_many_owned(units(cap)))
+                    .map_err(|_| WriteError::Body("data budget closed".into()))?;
+                permit = Some(p);
+                buf.reserve(usize::try_from(cap).unwrap_or(0));
+            }
+            let room = usize::try_from(stripe).unwrap_or(usize::MAX) - buf.len();
+            let n = room.min(rest.len());
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if buf.len() as u64 == stripe {
+                send(index, &mut buf, &mut permit)?;
+                index += 1;
+            }
+        }
+    }
+    if !buf.is_empty() {
+        send(index, &mut buf, &mut permit)?;
+    }
+    if let Some(exp) = expected_len
+        && total != exp
+    {
+        return Err(WriteError::Length {
+            expected: exp,
+            got: total,
+        });
+    }
+    Ok((hashers.finish(), total))
+}

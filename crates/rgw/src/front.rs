@@ -1,0 +1,590 @@
+//! The layer in front of s3s, applied to every HTTP request:
+//!
+//! - a request id (`x-amz-request-id`, `x-amz-id-2`) on every response;
+//! - S3's header-section limit (`RequestHeaderSectionTooLarge`);
+//! - token mode: a request whose access key is a token authenticates by the token
+//!   alone. s3s's auth hook can only supply a secret to verify a signature with, so
+//!   token requests are recognised here, their signature material is removed (the
+//!   header or the presigned query parameters, after checking the presigned expiry or
+//!   the clock skew), an aws-chunked body is decoded here ([`crate::chunked`]), and
+//!   the [`Caller`] is attached for the access hook. s3s then sees an already
+//!   authenticated request without credentials, and never sees the token (so it cannot
+//!   log it);
+//! - SigV2 clock skew, which s3s does not check (`RequestTimeTooSkewed`);
+//! - SigV2 signatures, verified here ([`crate::sigv2`]) in constant time and with the
+//!   canonical forms clients actually sign; the request then goes on to s3s as an
+//!   already authenticated one, like a token request.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderValue, Request, Response, Uri};
+use s3s::dto::{Timestamp, TimestampFormat};
+use s3s::service::S3Service;
+use s3s::{Body, S3Error, S3ErrorCode, s3_error};
+
+use crate::auth::{AuthCache, Caller};
+use crate::chunked;
+
+/// Largest request header section S3 accepts (names, values and separators).
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Query parameters that carry a presigned signature.
+const SIGNING_PARAMS: [&str; 10] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
+];
+
+/// The request id of a request (in its extensions, for handlers that want it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The front layer.
+pub struct Front {
+    /// s3s's service (routing, signatures, XML).
+    pub s3: S3Service,
+    /// Credential lookups.
+    pub cache: Arc<AuthCache>,
+    /// Token mode on.
+    pub tokens: bool,
+    /// Largest clock skew, seconds.
+    pub max_skew_secs: u32,
+    /// Keypair (access key + secret) mode on.
+    pub keypair: bool,
+    /// Virtual-hosted-style suffix (for SigV2's canonical resource).
+    pub dns: Option<crate::host::DnsSuffix>,
+}
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Front")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request's access key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Signed {
+    V4Header {
+        key: String,
+    },
+    V2Header {
+        key: String,
+    },
+    V4Query {
+        key: String,
+        date: String,
+        expires: String,
+    },
+    V2Query {
+        key: String,
+        expires: String,
+    },
+    None,
+}
+
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    let dec = |s: &str| urlencoding_decode(s).unwrap_or_else(|| s.to_string());
+                    (dec(k), dec(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Percent-decoding (`+` stays `+`, as S3 signs it).
+fn urlencoding_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn signed<B>(req: &Request<B>) -> Signed {
+    if let Some(a) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(rest) = a.strip_prefix("AWS4-HMAC-SHA256") {
+            let key = rest
+                .split([',', ' '])
+                .find_map(|p| p.trim().strip_prefix("Credential="))
+                .and_then(|c| c.split('/').next())
+                .unwrap_or_default();
+            return Signed::V4Header {
+                key: key.to_string(),
+            };
+        }
+        if let Some(rest) = a.strip_prefix("AWS ") {
+            let key = rest.rsplit_once(':').map(|(k, _)| k).unwrap_or_default();
+            return Signed::V2Header {
+                key: key.trim().to_string(),
+            };
+        }
+        return Signed::None;
+    }
+    let q = query_pairs(req.uri());
+    let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    if let (Some(cred), Some(_)) = (get("X-Amz-Credential"), get("X-Amz-Signature")) {
+        return Signed::V4Query {
+            key: cred.split('/').next().unwrap_or_default().to_string(),
+            date: get("X-Amz-Date").unwrap_or_default(),
+            expires: get("X-Amz-Expires").unwrap_or_default(),
+        };
+    }
+    if let (Some(key), Some(_)) = (get("AWSAccessKeyId"), get("Signature")) {
+        return Signed::V2Query {
+            key,
+            expires: get("Expires").unwrap_or_default(),
+        };
+    }
+    Signed::None
+}
+
+fn unix(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+fn parse_amz_date(s: &str) -> Option<i64> {
+    // 20130524T000000Z
+    let t = Timestamp::parse(
+        TimestampFormat::DateTime,
+        &format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            s.get(0..4)?,
+            s.get(4..6)?,
+            s.get(6..8)?,
+            s.get(9..11)?,
+            s.get(11..13)?,
+            s.get(13..15)?
+        ),
+    )
+    .ok()?;
+    Some(time::OffsetDateTime::from(t).unix_timestamp())
+}
+
+fn parse_http_date(s: &str) -> Option<i64> {
+    crate::sigv2::parse_http_date(s)
+}
+
+/// The request's own date (`x-amz-date`, else `Date`), unix seconds.
+fn request_date<B>(req: &Request<B>) -> Option<i64> {
+    let h = req.headers();
+    if let Some(v) = h.get("x-amz-date").and_then(|v| v.to_str().ok()) {
+        return parse_amz_date(v).or_else(|| parse_http_date(v));
+    }
+    h.get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+}
+
+fn expired() -> S3Error {
+    s3_error!(AccessDenied, "Request has expired")
+}
+
+fn skewed() -> S3Error {
+    s3_error!(
+        RequestTimeTooSkewed,
+        "The difference between the request time and the current time is too large."
+    )
+}
+
+impl Front {
+    /// Serves one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: Into<Body>,
+    {
+        let id = crate::names::new_request_id();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let start = std::time::Instant::now();
+        let mut resp = match self.prepare(req, &id).await {
+            Ok(req) => match self.s3.call(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(request = %id, "s3 service failed: {e:?}");
+                    error_response(s3_error!(InternalError))
+                }
+            },
+            Err(e) => error_response(e),
+        };
+        // s3s answers every HeadObject with 200; S3 answers a ranged one with 206.
+        if method == http::Method::HEAD
+            && resp.status() == http::StatusCode::OK
+            && resp.headers().contains_key(http::header::CONTENT_RANGE)
+        {
+            *resp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+        }
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-amz-request-id", v.clone());
+            resp.headers_mut().insert("x-amz-id-2", v);
+        }
+        resp.headers_mut()
+            .insert(http::header::SERVER, HeaderValue::from_static("Cuttle"));
+        tracing::debug!(
+            request = %id, %method, %path, status = resp.status().as_u16(),
+            ms = start.elapsed().as_millis() as u64, "s3 request"
+        );
+        resp
+    }
+
+    async fn prepare<B>(&self, req: Request<B>, id: &str) -> Result<Request<Body>, S3Error>
+    where
+        B: Into<Body>,
+    {
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("RequestHeaderSectionTooLarge".into()),
+                "Your request header section exceeds the maximum allowed size.",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            return Err(e);
+        }
+        let signed = signed(&req);
+        let now = unix(SystemTime::now());
+        let skew = i64::from(self.max_skew_secs);
+        let key = match &signed {
+            Signed::V4Header { key }
+            | Signed::V2Header { key }
+            | Signed::V4Query { key, .. }
+            | Signed::V2Query { key, .. } => key.clone(),
+            Signed::None => String::new(),
+        };
+        let is_token = self.tokens && crate::names::is_token_shaped(&key);
+        let is_v2 = matches!(signed, Signed::V2Header { .. } | Signed::V2Query { .. });
+        if matches!(signed, Signed::V2Header { .. })
+            || (is_token && matches!(signed, Signed::V4Header { .. }))
+        {
+            match request_date(&req) {
+                Some(t) if (now - t).abs() > skew => return Err(skewed()),
+                Some(_) => {}
+                None => {
+                    return Err(s3_error!(
+                        AccessDenied,
+                        "AWS authentication requires a valid Date or x-amz-date header"
+                    ));
+                }
+            }
+        }
+        let (mut parts, body) = req.map(Into::into).into_parts();
+        parts.extensions.insert(RequestId(id.to_string()));
+        if !is_token && !is_v2 {
+            return Ok(Request::from_parts(parts, body));
+        }
+        match &signed {
+            Signed::V4Query { date, expires, .. } => {
+                let t = parse_amz_date(date)
+                    .ok_or_else(|| s3_error!(AccessDenied, "invalid X-Amz-Date"))?;
+                let e: i64 = expires
+                    .parse()
+                    .map_err(|_| s3_error!(AccessDenied, "invalid X-Amz-Expires"))?;
+                if t - now > skew {
+                    return Err(skewed());
+                }
+                if now > t + e {
+                    return Err(expired());
+                }
+            }
+            Signed::V2Query { expires, .. } => {
+                let e: i64 = expires
+                    .parse()
+                    .map_err(|_| s3_error!(AccessDenied, "invalid Expires"))?;
+                if now > e {
+                    return Err(expired());
+                }
+            }
+            _ => {}
+        }
+        if !is_token {
+            let caller = self.verify_v2(&parts, &signed, &key).await?;
+            parts.extensions.insert(caller);
+            parts.headers.remove(http::header::AUTHORIZATION);
+            if matches!(signed, Signed::V2Query { .. }) {
+                parts.uri = strip_signing_params(&parts.uri)?;
+            }
+            return Ok(Request::from_parts(parts, body));
+        }
+        let rec = match self.cache.token(&key).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Err(s3_error!(
+                    InvalidAccessKeyId,
+                    "The AWS Access Key Id you provided does not exist in our records."
+                ));
+            }
+            Err(e) => return Err(crate::auth::unavailable(&e)),
+        };
+        let caller: Caller = self.cache.active(&rec.uid).await?;
+        parts.extensions.insert(caller);
+        parts.headers.remove(http::header::AUTHORIZATION);
+        if matches!(signed, Signed::V4Query { .. } | Signed::V2Query { .. }) {
+            parts.uri = strip_signing_params(&parts.uri)?;
+        }
+        let streaming = parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("STREAMING-"));
+        if !streaming {
+            return Ok(Request::from_parts(parts, body));
+        }
+        let decoded = parts
+            .headers
+            .get("x-amz-decoded-content-length")
+            .cloned()
+            .ok_or_else(|| {
+                s3_error!(
+                    MissingContentLength,
+                    "missing header: x-amz-decoded-content-length"
+                )
+            })?;
+        parts.headers.insert(http::header::CONTENT_LENGTH, decoded);
+        parts.headers.remove("x-amz-content-sha256");
+        let (stream, trailers) = chunked::decode(body);
+        parts.extensions.insert(trailers);
+        let dynamic: s3s::stream::DynByteStream = Box::pin(SizedStream::new(stream));
+        Ok(Request::from_parts(parts, Body::from(dynamic)))
+    }
+}
+
+impl Front {
+    /// Verifies a keypair SigV2 request (header or presigned) and returns its caller.
+    async fn verify_v2(
+        &self,
+        parts: &http::request::Parts,
+        signed: &Signed,
+        key: &str,
+    ) -> Result<Caller, S3Error> {
+        let unknown = || {
+            s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )
+        };
+        if !self.keypair {
+            return Err(unknown());
+        }
+        let query = query_pairs(&parts.uri);
+        let (mode, given) = match signed {
+            Signed::V2Header { .. } => {
+                let sig = parts
+                    .headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|a| a.rsplit_once(':'))
+                    .map(|(_, s)| s.trim().to_string())
+                    .unwrap_or_default();
+                (crate::sigv2::Mode::Header, sig)
+            }
+            _ => {
+                let sig = query
+                    .iter()
+                    .find(|(k, _)| k == "Signature")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                (crate::sigv2::Mode::Query, sig)
+            }
+        };
+        let rec = match self.cache.key(key).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(unknown()),
+            Err(e) => return Err(crate::auth::unavailable(&e)),
+        };
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        let vh = self.dns.as_ref().and_then(|d| d.bucket_of(host));
+        let raw = parts.uri.path();
+        let decoded = urlencoding_decode(raw);
+        let mut ok = false;
+        for resource in crate::sigv2::resources(raw, decoded.as_deref(), vh) {
+            let sts = crate::sigv2::string_to_sign(&crate::sigv2::Request {
+                method: parts.method.as_str(),
+                resource: &resource,
+                query: &query,
+                headers: &parts.headers,
+                mode,
+            });
+            // Every candidate is compared (no early exit), each in constant time.
+            ok |= crate::sigv2::signatures_match(&given, &crate::sigv2::sign(&rec.secret_key, &sts));
+        }
+        if !ok {
+            return Err(s3_error!(
+                SignatureDoesNotMatch,
+                "The request signature we calculated does not match the signature you provided."
+            ));
+        }
+        self.cache.active(&rec.uid).await
+    }
+}
+
+fn error_response(e: S3Error) -> Response<Body> {
+    e.to_http_response().unwrap_or_else(|_| {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+pub(crate) fn strip_signing_params(uri: &Uri) -> Result<Uri, S3Error> {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| {
+            let k = p.split_once('=').map_or(*p, |(k, _)| k);
+            !p.is_empty() && !SIGNING_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k))
+        })
+        .collect();
+    let pq = if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    let mut b = Uri::builder().path_and_query(pq);
+    if let Some(s) = uri.scheme() {
+        b = b.scheme(s.clone());
+    }
+    if let Some(a) = uri.authority() {
+        b = b.authority(a.clone());
+    }
+    b.build().map_err(|_| s3_error!(InvalidURI))
+}
+
+/// A decoded body as s3s's byte stream (length unknown; Content-Length tells it).
+struct SizedStream<S> {
+    inner: std::pin::Pin<Box<sync_wrapper::SyncStream<S>>>,
+}
+
+impl<S: futures::Stream> SizedStream<S> {
+    fn new(s: S) -> Self {
+        SizedStream {
+            inner: Box::pin(sync_wrapper::SyncStream::new(s)),
+        }
+    }
+}
+
+impl<S> futures::Stream for SizedStream<S>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, chunked::ChunkedError>>,
+{
+    type Item = Result<bytes::Bytes, s3s::StdError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|o| o.map(|r| r.map_err(|e| Box::new(e) as s3s::StdError)))
+    }
+}
+
+impl<S> s3s::stream::ByteStream for SizedStream<S> where
+    S: futures::Stream<Item = Result<bytes::Bytes, chunked::ChunkedError>>
+{
+}
+
+/// The skew allowed, as a duration (for tests and docs).
+pub fn max_skew(secs: u32) -> Duration {
+    Duration::from_secs(u64::from(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, auth: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().uri(uri);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn access_keys_are_found_in_every_signing_form() {
+        let r = req(
+            "/b/k",
+            Some(
+                "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=ab",
+            ),
+        );
+        assert_eq!(signed(&r), Signed::V4Header { key: "AKID".into() });
+        let r = req("/b/k", Some("AWS AKID:c2ln"));
+        assert_eq!(signed(&r), Signed::V2Header { key: "AKID".into() });
+        let r = req(
+            "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=ab",
+            None,
+        );
+        assert!(matches!(signed(&r), Signed::V4Query { key, .. } if key == "AKID"));
+        let r = req("/b/k?AWSAccessKeyId=AKID&Expires=1&Signature=x%2B", None);
+        assert!(matches!(signed(&r), Signed::V2Query { key, .. } if key == "AKID"));
+        assert_eq!(signed(&req("/b/k", None)), Signed::None);
+    }
+
+    #[test]
+    fn signing_parameters_are_stripped_and_others_kept() {
+        let u: Uri = "/b/k?uploadId=7&X-Amz-Signature=ab&X-Amz-Credential=x&partNumber=2"
+            .parse()
+            .expect("uri");
+        let s = strip_signing_params(&u).expect("strips");
+        assert_eq!(s.to_string(), "/b/k?uploadId=7&partNumber=2");
+        let u: Uri = "/b/k?Signature=x&AWSAccessKeyId=y&Expires=3"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            strip_signing_params(&u).expect("strips").to_string(),
+            "/b/k"
+        );
+    }
+
+    #[test]
+    fn dates_parse_in_both_forms() {
+        assert_eq!(parse_amz_date("20240101T000000Z"), Some(1_704_067_200));
+        assert_eq!(
+            parse_http_date("Mon, 01 Jan 2024 00:00:00 GMT"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(parse_amz_date("nope"), None);
+    }
+}

@@ -1,0 +1,46 @@
+//! `cuttle-rgw`: Cuttle's S3 gateway, a library (so `cuttle user …` can reuse the user
+//! store) and the `cuttle-rgw` daemon.
+//!
+//! Layout:
+//! - [`server`]: the process (cluster connection, HTTP/1.1 + TLS, shutdown);
+//! - [`front`]: per request, before s3s: request ids, header limits, token mode,
+//!   SigV2 clock skew and signatures ([`sigv2`]); [`chunked`]: aws-chunked decoding
+//!   for token requests;
+//! - [`auth`]: secrets for s3s's SigV4 checks, the access hook that sets the
+//!   [`auth::Caller`], cached lookups;
+//! - [`s3`]: the S3 operations (s3s's `S3` trait) over the stores;
+//! - stores: [`meta`] (users, keys, tokens, bucket records), [`index`] (sharded
+//!   bucket index and ordered listing), [`data`] (striped object data, streaming with
+//!   single-pass hashing off the reactor), with their on-disk [`records`];
+//! - [`checksum`], [`names`], [`host`], [`config`], [`pools`], [`error`].
+//!
+//! Invariants: an object is visible exactly when its index entry exists, and the entry
+//! is written only after all its data is durable; object data is immutable once
+//! written (overwrites write a new instance, swap the entry, then delete the old
+//! data); secrets and tokens are never logged and tokens are stored only hashed.
+//!
+//! Depends on the client library only; must not depend on OSD or monitor code.
+
+pub mod auth;
+pub mod bad_range;
+pub mod checksum;
+pub mod chunked;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod front;
+pub mod host;
+pub mod index;
+pub mod meta;
+pub mod names;
+pub mod pools;
+pub mod records;
+pub mod s3;
+pub mod server;
+pub mod sigv2;
+
+pub use config::RgwConfig;
+pub use error::{RgwError, RgwResult};
+pub use meta::{BucketStore, NewCredential, UserStore, UserView};
+pub use pools::{PoolNames, Pools};
+pub use server::Server;

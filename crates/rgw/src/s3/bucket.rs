@@ -1,0 +1,174 @@
+//! Buckets: CreateBucket, HeadBucket, DeleteBucket, ListBuckets, GetBucketLocation.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::{Gateway, internal, owner, ts};
+use crate::meta::CreateBucketOutcome;
+
+/// Prefixes S3 reserves for its own bucket names (s3s checks the other naming rules).
+const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+/// Suffixes S3 reserves (access point aliases, Object Lambda, MRAP, directory and
+/// table buckets).
+const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+
+/// Whether a new bucket name uses a prefix or suffix S3 reserves.
+fn is_reserved_name(name: &str) -> bool {
+    RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+impl Gateway {
+    pub(super) async fn do_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let caller = Self::caller(&req)?;
+        let list = self.users.buckets(&caller.uid).await.map_err(internal)?;
+        let prefix = req.input.prefix.clone().unwrap_or_default();
+        let buckets = list
+            .into_iter()
+            .filter(|(n, _)| n.starts_with(&prefix))
+            .map(|(name, created)| Bucket {
+                name: Some(name),
+                creation_date: Some(ts(created)),
+                bucket_region: None,
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner(&caller.uid)),
+            prefix: req.input.prefix,
+            continuation_token: None,
+        }))
+    }
+
+    pub(super) async fn do_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let caller = Self::caller(&req)?;
+        let name = req.input.bucket.clone();
+        if is_reserved_name(&name) {
+            return Err(s3_error!(
+                InvalidBucketName,
+                "The specified bucket is not valid."
+            ));
+        }
+        let constraint = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|c| c.as_str().to_string())
+            .filter(|c| !c.is_empty());
+        let location = match constraint {
+            None => String::new(),
+            // As S3 answers for its us-east-1 endpoint: that region is implied.
+            Some(c) if c == "us-east-1" && self.region == "us-east-1" => {
+                return Err(s3_error!(
+                    InvalidLocationConstraint,
+                    "The specified location-constraint is not valid"
+                ));
+            }
+            Some(c) if c == self.region => c,
+            Some(c) => {
+                let mut e = S3Error::with_message(
+                    S3ErrorCode::Custom("IllegalLocationConstraintException".into()),
+                    format!(
+                        "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
+                    ),
+                );
+                e.set_status_code(http::StatusCode::BAD_REQUEST);
+                return Err(e);
+            }
+        };
+        let outcome = self
+            .buckets
+            .create(&name, &caller.uid, &location, self.index_shards)
+            .await
+            .map_err(internal)?;
+        self.forget_bucket(&name);
+        match outcome {
+            CreateBucketOutcome::Created(_) => Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{name}")),
+            })),
+            CreateBucketOutcome::AlreadyOwned(_) => Err(s3_error!(
+                BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it."
+            )),
+            CreateBucketOutcome::Exists(_) => Err(s3_error!(
+                BucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+            )),
+        }
+    }
+
+    pub(super) async fn do_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let name = req.input.bucket.clone();
+        self.owned_bucket(&req, &name).await?;
+        let mut resp = S3Response::new(HeadBucketOutput {
+            bucket_region: Some(self.region.clone()),
+            ..Default::default()
+        });
+        if let Ok(v) = http::HeaderValue::from_str(&self.region) {
+            resp.headers.insert("x-amz-bucket-region", v);
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn do_get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let name = req.input.bucket.clone();
+        let (_, b) = self.owned_bucket(&req, &name).await?;
+        let loc = if b.location.is_empty() {
+            None
+        } else {
+            Some(BucketLocationConstraint::from(b.location))
+        };
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: loc,
+        }))
+    }
+
+    pub(super) async fn do_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let name = req.input.bucket.clone();
+        let (_, b) = self.owned_bucket(&req, &name).await?;
+        if !self.index.is_empty(&b).await.map_err(internal)? {
+            return Err(s3_error!(
+                BucketNotEmpty,
+                "The bucket you tried to delete is not empty"
+            ));
+        }
+        self.abort_all_uploads(&b).await?;
+        self.buckets.delete(&b).await.map_err(internal)?;
+        self.forget_bucket(&name);
+        if let Err(e) = self.index.drop_shards(&b).await {
+            tracing::warn!(bucket = %name, "removing index shards failed (left as garbage): {e}");
+        }
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names() {
+        for n in ["sthree-x", "amzn-s3-demo-b", "a-s3alias", "a--ol-s3", "a.mrap", "a--x-s3"] {
+            assert!(is_reserved_name(n), "{n}");
+        }
+        for n in ["abc", "s3alias-a", "my.bucket", "x-s3-a"] {
+            assert!(!is_reserved_name(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Mapping gateway failures to S3 errors, in one place.
+
+use s3s::{S3Error, s3_error};
+
+use crate::data::WriteError;
+use crate::error::RgwError;
+
+/// An internal failure: `ServiceUnavailable` when the cluster cannot be reached or is
+/// busy (clients retry), `InternalError` otherwise. Logged with its cause.
+pub fn internal(e: RgwError) -> S3Error {
+    match &e {
+        RgwError::Cluster(cuttle_client::ClientError::Unreachable { .. }) => {
+            tracing::warn!("cluster unavailable: {e}");
+            s3_error!(ServiceUnavailable, "Please reduce your request rate.")
+        }
+        _ => {
+            tracing::error!("internal error: {e}");
+            s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )
+        }
+    }
+}
+
+/// A failed upload body.
+pub fn write_failed(e: WriteError) -> S3Error {
+    match e {
+        WriteError::Body(m) => {
+            tracing::debug!("upload body failed: {m}");
+            if m.contains("SignatureMismatch") {
+                s3_error!(
+                    SignatureDoesNotMatch,
+                    "The request signature we calculated does not match the signature you provided."
+                )
+            } else if m.contains("Sha256Mismatch") {
+                custom(
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    http::StatusCode::BAD_REQUEST,
+                )
+            } else {
+                s3_error!(
+                    IncompleteBody,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header."
+                )
+            }
+        }
+        WriteError::TooLarge { .. } => s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size"
+        ),
+        WriteError::Length { expected, got } if got < expected => {
+            s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            )
+        }
+        WriteError::Length { .. } => s3_error!(
+            IncompleteBody,
+            "The request body is longer than the Content-Length HTTP header."
+        ),
+        WriteError::Store(e) => internal(e),
+    }
+}
+
+/// An error code s3s does not know, with its status.
+pub fn custom(code: &'static str, msg: &'static str, status: http::StatusCode) -> S3Error {
+    let mut e = S3Error::with_message(s3s::S3ErrorCode::Custom(code.into()), msg);
+    e.set_status_code(status);
+    e
+}

@@ -1,0 +1,292 @@
+//! The S3 operations, implemented over the stores: one file per family, as Garage
+//! does (`bucket`, `object`, `list`, `multipart`, `copy`), with the shared pieces here
+//! ([`Gateway`], caller and bucket resolution) and in `errors`, `headers`, `conditions`.
+//!
+//! Access rule until ACLs arrive (issue 8): a bucket and its objects are accessible
+//! only to the bucket's owner; everyone else, anonymous included, gets `AccessDenied`.
+
+mod bucket;
+mod conditions;
+mod copy;
+mod errors;
+mod headers;
+mod list;
+mod multipart;
+mod object;
+
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant, SystemTime};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::auth::Caller;
+use crate::data::DataStore;
+use crate::index::BucketIndex;
+use crate::meta::{BucketStore, UserStore};
+use crate::records::BucketRecord;
+
+pub use errors::internal;
+
+/// The S3 service over a cluster.
+pub struct Gateway {
+    pub(crate) users: UserStore,
+    pub(crate) buckets: BucketStore,
+    pub(crate) index: BucketIndex,
+    pub(crate) data: DataStore,
+    pub(crate) region: String,
+    pub(crate) index_shards: u32,
+    bucket_cache: Mutex<LruCache<String, (Instant, Option<BucketRecord>)>>,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`Gateway`] is built from.
+#[derive(Debug)]
+pub struct GatewayParts {
+    /// Users.
+    pub users: UserStore,
+    /// Bucket records.
+    pub buckets: BucketStore,
+    /// Bucket indexes.
+    pub index: BucketIndex,
+    /// Object data.
+    pub data: DataStore,
+    /// Region name.
+    pub region: String,
+    /// Shards of new buckets' indexes.
+    pub index_shards: u32,
+    /// Bucket record cache lifetime.
+    pub ttl: Duration,
+}
+
+impl Gateway {
+    /// Assembles the service.
+    pub fn new(p: GatewayParts) -> Gateway {
+        Gateway {
+            users: p.users,
+            buckets: p.buckets,
+            index: p.index,
+            data: p.data,
+            region: p.region,
+            index_shards: p.index_shards,
+            bucket_cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
+            )),
+            ttl: p.ttl,
+        }
+    }
+
+    /// The authenticated caller of a request (set by the access hook).
+    pub(crate) fn caller<T>(req: &S3Request<T>) -> S3Result<Caller> {
+        req.extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    }
+
+    /// A bucket's record (cached briefly).
+    pub(crate) async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {
+        let hit = {
+            let mut c = self.bucket_cache.lock();
+            match c.get(name) {
+                Some((at, v)) if at.elapsed() < self.ttl => Some(v.clone()),
+                _ => None,
+            }
+        };
+        let rec = match hit {
+            Some(v) => v,
+            None => {
+                let v = self.buckets.get(name).await.map_err(internal)?;
+                self.bucket_cache
+                    .lock()
+                    .put(name.to_string(), (Instant::now(), v.clone()));
+                v
+            }
+        };
+        rec.ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+    }
+
+    pub(crate) fn forget_bucket(&self, name: &str) {
+        self.bucket_cache.lock().pop(name);
+    }
+
+    /// The bucket, if the caller may use it (the owner only, for now).
+    pub(crate) async fn owned_bucket<T>(
+        &self,
+        req: &S3Request<T>,
+        name: &str,
+    ) -> S3Result<(Caller, BucketRecord)> {
+        let caller = Self::caller(req)?;
+        let b = self.bucket(name).await?;
+        if *b.owner != *caller.uid {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok((caller, b))
+    }
+}
+
+/// A unix-milliseconds time as an S3 timestamp.
+pub(crate) fn ts(ms: u64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// The owner element of listings.
+pub(crate) fn owner(uid: &str) -> Owner {
+    Owner {
+        display_name: Some(uid.to_string()),
+        id: Some(uid.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.do_list_buckets(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.do_create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.do_head_bucket(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.do_delete_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.do_get_bucket_location(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.do_put_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.do_get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.do_head_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.do_delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.do_delete_objects(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.do_copy_object(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.do_list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.do_list_objects_v2(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.do_create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.do_upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.do_upload_part_copy(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.do_complete_multipart_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.do_abort_multipart_upload(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.do_list_multipart_uploads(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.do_list_parts(req).await
+    }
+}

@@ -1,0 +1,465 @@
+//! Objects: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, and the
+//! body path they share with UploadPart ([`Gateway::store_body`]): stream → stripes
+//! with MD5 and the asked-for checksum in one pass, verification of `Content-MD5`
+//! and `x-amz-checksum-*` (header or trailer), then the index entry.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::conditions::{Conds, check_read};
+use super::errors::write_failed;
+use super::headers::{Given, Stored, ck_fields, out};
+use super::{Gateway, internal, ts};
+use crate::checksum::{Digests, Wanted, WantedError};
+use crate::chunked::Trailers;
+use crate::data::Written;
+use crate::names;
+use crate::records::{self, BucketRecord, IndexEntry, StoredChecksum, VERSION};
+
+/// S3's largest single PUT (and part).
+pub const MAX_PUT: u64 = 5 << 30;
+/// Most keys in one DeleteObjects request.
+pub const MAX_DELETE_KEYS: usize = 1000;
+
+pub(super) fn wanted_err(e: WantedError) -> s3s::S3Error {
+    match e {
+        WantedError::InvalidDigest => {
+            s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid.")
+        }
+        WantedError::InvalidRequest(m) => s3_error!(InvalidRequest, "{m}"),
+    }
+}
+
+/// The trailer value `name` of a consumed request body, from s3s's decoder or ours.
+fn trailer<T>(req: &S3Request<T>, name: &str) -> Option<String> {
+    if let Some(t) = &req.trailing_headers
+        && let Some(v) = t
+            .read(|h| {
+                h.get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
+            .flatten()
+    {
+        return Some(v);
+    }
+    req.extensions
+        .get::<Trailers>()
+        .and_then(Trailers::get)
+        .and_then(|h| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+}
+
+/// Checks the received data against what the client declared.
+pub(super) fn verify<T>(
+    req: &S3Request<T>,
+    wanted: &Wanted,
+    d: &Digests,
+) -> S3Result<Option<StoredChecksum>> {
+    if let Some(md5) = &wanted.content_md5
+        && md5.as_slice() != d.md5
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
+    }
+    let Some((alg, actual)) = d.flex_b64() else {
+        return Ok(None);
+    };
+    let expected = wanted.expected.clone().or_else(|| {
+        wanted
+            .in_trailer
+            .then(|| trailer(req, alg.header()))
+            .flatten()
+    });
+    if let Some(exp) = expected
+        && exp.trim() != actual
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The {} you specified did not match the calculated checksum.",
+            alg.name()
+        ));
+    }
+    Ok(Some(StoredChecksum {
+        alg: alg.name().to_string(),
+        value: actual,
+        kind: "FULL_OBJECT".into(),
+    }))
+}
+
+fn content_length(l: Option<i64>) -> Option<u64> {
+    l.and_then(|l| u64::try_from(l).ok())
+}
+
+impl Gateway {
+    /// Streams a request body into a new instance of bucket `b`, verifying it.
+    pub(super) async fn store_body<T>(
+        &self,
+        req: &S3Request<T>,
+        b: &BucketRecord,
+        body: Option<StreamingBlob>,
+        len: Option<i64>,
+    ) -> S3Result<(Written, Option<StoredChecksum>)> {
+        let wanted = Wanted::from_headers(&req.headers).map_err(wanted_err)?;
+        let len = content_length(len);
+        if len.is_some_and(|l| l > MAX_PUT) {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size"
+            ));
+        }
+        let body = body.unwrap_or_else(|| {
+            StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
+        });
+        let instance = format!("{}.{}", b.id, names::new_instance_id());
+        let w = self
+            .data
+            .write_stream(instance, body, wanted.alg, len, MAX_PUT)
+            .await
+            .map_err(write_failed)?;
+        match verify(req, &wanted, &w.digests) {
+            Ok(ck) => Ok((w, ck)),
+            Err(e) => {
+                self.data.delete(std::slice::from_ref(&w.segment)).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes `entry` the object `key` of bucket `b` and removes what it replaces.
+    pub(super) async fn commit(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+        entry: &IndexEntry,
+    ) -> S3Result<()> {
+        let old = self.index.get(b, key).await.map_err(internal)?;
+        self.index.put(b, key, entry).await.map_err(internal)?;
+        if let Some(old) = old {
+            self.drop_data(old.data);
+        }
+        Ok(())
+    }
+
+    /// Removes data in the background (its index entry is gone already).
+    pub(super) fn drop_data(&self, segments: Vec<records::Segment>) {
+        if segments.iter().all(|s| s.stripes() == 0) {
+            return;
+        }
+        let data = self.data.clone();
+        tokio::spawn(async move { data.delete(&segments).await });
+    }
+
+    pub(super) async fn do_put_object(
+        &self,
+        mut req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let bucket = req.input.bucket.clone();
+        let key = req.input.key.clone();
+        let (caller, b) = self.owned_bucket(&req, &bucket).await?;
+        let i = &mut req.input;
+        let stored = Stored::from_given(Given {
+            content_type: i.content_type.take(),
+            content_encoding: i.content_encoding.take(),
+            content_disposition: i.content_disposition.take(),
+            content_language: i.content_language.take(),
+            cache_control: i.cache_control.take(),
+            expires: i.expires.take(),
+            metadata: i.metadata.take(),
+        })?;
+        let if_none_match = req.input.if_none_match.take();
+        let if_match = req.input.if_match.take();
+        if if_none_match.is_some() || if_match.is_some() {
+            // Conditional writes: If-None-Match: * creates only; If-Match replaces
+            // only the object with that ETag (S3 answers 404 when there is none).
+            let current = self.index.get(&b, &key).await.map_err(internal)?;
+            let failed = || {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            };
+            if if_none_match.is_some() && current.is_some() {
+                return Err(failed());
+            }
+            if let Some(m) = &if_match {
+                let Some(cur) = &current else {
+                    return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+                };
+                if !super::conditions::etag_matches(m, &cur.etag) {
+                    return Err(failed());
+                }
+            }
+        }
+        let body = req.input.body.take();
+        let (w, ck) = self
+            .store_body(&req, &b, body, req.input.content_length)
+            .await?;
+        let etag = w.digests.etag();
+        let entry = IndexEntry {
+            v: VERSION,
+            size: w.segment.s,
+            etag: etag.clone(),
+            mtime_ms: records::now_ms(),
+            owner: caller.uid.to_string(),
+            content_type: stored.content_type,
+            headers: stored.headers,
+            meta: stored.meta,
+            checksum: ck.clone(),
+            data: vec![w.segment.clone()],
+            parts: Vec::new(),
+        };
+        if let Err(e) = self.commit(&b, &key, &entry).await {
+            self.data.delete(std::slice::from_ref(&w.segment)).await;
+            return Err(e);
+        }
+        let f = ck_fields(ck.as_ref());
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+            ..Default::default()
+        }))
+    }
+
+    async fn entry(&self, b: &BucketRecord, key: &str) -> S3Result<IndexEntry> {
+        self.index
+            .get(b, key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let i = &req.input;
+        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let e = self.entry(&b, &i.key).await?;
+        check_read(
+            &Conds {
+                if_match: i.if_match.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+            },
+            &e,
+        )?;
+        let (span, parts_count) = select(&e, i.range.as_ref(), i.part_number)?;
+        let (start, end) = span.unwrap_or((0, e.size));
+        let whole = span.is_none();
+        let stream = sync_wrapper::SyncStream::new(self.data.read_range(&e.data, start, end));
+        let o = out(&e);
+        let f = if whole && checksum_mode(i.checksum_mode.as_ref()) {
+            ck_fields(e.checksum.as_ref())
+        } else {
+            Default::default()
+        };
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((end - start) as i64),
+            content_range: span.map(|(s, t)| format!("bytes {s}-{}/{}", t - 1, e.size)),
+            e_tag: Some(ETag::Strong(e.etag.clone())),
+            last_modified: Some(ts(e.mtime_ms)),
+            content_type: o.content_type,
+            content_encoding: o.content_encoding,
+            content_disposition: o.content_disposition,
+            content_language: o.content_language,
+            cache_control: o.cache_control,
+            expires: o.expires,
+            metadata: o.metadata,
+            parts_count,
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let i = &req.input;
+        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let e = self.entry(&b, &i.key).await?;
+        check_read(
+            &Conds {
+                if_match: i.if_match.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+            },
+            &e,
+        )?;
+        let (span, parts_count) = select(&e, i.range.as_ref(), i.part_number)?;
+        let (start, end) = span.unwrap_or((0, e.size));
+        let o = out(&e);
+        let f = if span.is_none() && checksum_mode(i.checksum_mode.as_ref()) {
+            ck_fields(e.checksum.as_ref())
+        } else {
+            Default::default()
+        };
+        let mut resp = S3Response::new(HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((end - start) as i64),
+            content_range: span.map(|(s, t)| format!("bytes {s}-{}/{}", t - 1, e.size)),
+            e_tag: Some(ETag::Strong(e.etag.clone())),
+            last_modified: Some(ts(e.mtime_ms)),
+            content_type: o.content_type,
+            content_encoding: o.content_encoding,
+            content_disposition: o.content_disposition,
+            content_language: o.content_language,
+            cache_control: o.cache_control,
+            expires: o.expires,
+            metadata: o.metadata,
+            parts_count,
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+            ..Default::default()
+        });
+        if span.is_some() {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (_, b) = self.owned_bucket(&req, &req.input.bucket).await?;
+        self.delete_key(&b, &req.input.key).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_key(&self, b: &BucketRecord, key: &str) -> S3Result<()> {
+        if let Some(e) = self.index.get(b, key).await.map_err(internal)? {
+            self.index.remove(b, key).await.map_err(internal)?;
+            self.drop_data(e.data);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let (_, b) = self.owned_bucket(&req, &req.input.bucket).await?;
+        let objects = &req.input.delete.objects;
+        if objects.len() > MAX_DELETE_KEYS {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let quiet = req.input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        let results = futures::future::join_all(
+            objects
+                .iter()
+                .map(|o| async { (o.key.clone(), self.delete_key(&b, &o.key).await) }),
+        )
+        .await;
+        for (key, r) in results {
+            match r {
+                Ok(()) if !quiet => deleted.push(DeletedObject {
+                    key: Some(key),
+                    ..Default::default()
+                }),
+                Ok(()) => {}
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_string()),
+                    key: Some(key),
+                    message: e.message().map(str::to_string),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            request_charged: None,
+        }))
+    }
+}
+
+fn checksum_mode(m: Option<&ChecksumMode>) -> bool {
+    m.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+/// A byte span (`None`: the whole object) and the part count for `partNumber` requests.
+type Selection = (Option<(u64, u64)>, Option<i32>);
+
+/// The byte span a GET or HEAD selects (`None`: the whole object) and the part count
+/// to report for `partNumber` requests.
+fn select(e: &IndexEntry, range: Option<&Range>, part: Option<i32>) -> S3Result<Selection> {
+    if let Some(n) = part {
+        if range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
+        }
+        let sizes: Vec<u64> = if e.parts.is_empty() {
+            vec![e.size]
+        } else {
+            e.parts.clone()
+        };
+        let idx = usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=sizes.len()).contains(n));
+        let Some(idx) = idx else {
+            return Err(super::errors::custom(
+                "InvalidPartNumber",
+                "The requested partnumber is not satisfiable",
+                http::StatusCode::RANGE_NOT_SATISFIABLE,
+            ));
+        };
+        let start: u64 = sizes[..idx - 1].iter().sum();
+        let count = if e.parts.is_empty() {
+            None
+        } else {
+            Some(sizes.len() as i32)
+        };
+        if e.parts.is_empty() {
+            return Ok((None, count));
+        }
+        return Ok((Some((start, start + sizes[idx - 1])), count));
+    }
+    match range {
+        None => Ok((None, None)),
+        Some(r) => {
+            let span = r.check(e.size).map_err(|_| {
+                let mut err = s3_error!(InvalidRange, "The requested range is not satisfiable");
+                // As S3 does: tell the client the object's size.
+                let mut h = http::HeaderMap::new();
+                if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{}", e.size)) {
+                    h.insert(http::header::CONTENT_RANGE, v);
+                }
+                err.set_headers(h);
+                err
+            })?;
+            Ok((Some((span.start, span.end)), None))
+        }
+    }
+}

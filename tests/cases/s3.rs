@@ -1,0 +1,103 @@
+//! The S3 gateway driven by real S3 clients: a local cluster with gateways, then the
+//! pytest suite in `tests/s3/` (boto3, awscli, s3cmd, rclone and raw HTTP), run with
+//! the Python environment that `./setup.sh` installs. Each Rust test here is one
+//! cluster; the suite's files choose what they test through pytest markers.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cuttle_cluster::{LocalSpec, RgwOptions, TestCluster};
+use cuttle_tests::fast_timing;
+
+/// The Python interpreter with the S3 clients: `CUTTLE_PYTHON`, else the setup
+/// script's virtual environment.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("CUTTLE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let venv = home.join(".cache/cuttle/venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "the S3 client tests need the Python clients that `./setup.sh test` installs in {} (or set CUTTLE_PYTHON)",
+        venv.display()
+    );
+    venv
+}
+
+/// Starts a cluster with `rgws` gateways, runs pytest on `tests/s3` with `args`, and
+/// asserts that every test passed. The cluster is killed when this returns or panics.
+async fn run_suite(rgws: usize, args: &[&str]) {
+    let bins = cuttle_cluster::bin_dir();
+    for b in ["cuttle-mon", "cuttle-osd", "cuttle-rgw", "cuttle"] {
+        assert!(
+            bins.join(b).is_file(),
+            "{b} is not built in {}: a workspace build (`cargo test --workspace`) builds it",
+            bins.display()
+        );
+    }
+    let python = python();
+    let c = TestCluster::start_with_rgws(
+        LocalSpec {
+            mons: 3,
+            osds: 3,
+            osd_size: 1 << 30,
+            default_pools: true,
+            pg_num: 16,
+            timing: fast_timing(),
+            osd_heartbeat_ms: 500,
+        },
+        rgws,
+        &RgwOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    assert_eq!(c.report.health, "HEALTH_OK", "{:?}", c.report.checks);
+    let admin = c.s3_admin().unwrap();
+    let endpoints = c.s3_endpoints();
+    assert_eq!(endpoints.len(), rgws);
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("s3");
+    let venv_bin = python.parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(venv_bin).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"])
+        .args(args)
+        .arg(&suite)
+        .current_dir(&suite)
+        .env("PATH", path)
+        .env("CUTTLE_CONF", c.conf_path())
+        .env("CUTTLE_BIN", bins.join("cuttle"))
+        .env("S3_ENDPOINTS", endpoints.join(","))
+        .env("S3_ADMIN_ACCESS_KEY", &admin.access_key)
+        .env("S3_ADMIN_SECRET_KEY", &admin.secret_key)
+        .env("S3_SCRATCH", scratch.path())
+        .env("HOME", scratch.path())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}\n{stderr}");
+    if !out.status.success() {
+        for name in c.rgw_names() {
+            println!("--- {name} log tail ---\n{}", c.log_tail(&name, 40));
+        }
+    }
+    assert!(
+        out.status.success(),
+        "pytest failed ({}): see the output above",
+        out.status
+    );
+}
+
+/// The whole S3 suite against one gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_suite_on_one_gateway() {
+    run_suite(1, &["-m", "not multi_gateway"]).await;
+}

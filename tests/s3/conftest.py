@@ -1,0 +1,126 @@
+"""Shared fixtures for the S3 client suite.
+
+The suite runs against a live local cluster that `tests/cases/s3.rs` starts; it finds
+the cluster through environment variables:
+
+- ``S3_ENDPOINTS``: comma-separated gateway URLs (path-style, region us-east-1);
+- ``S3_ADMIN_ACCESS_KEY`` / ``S3_ADMIN_SECRET_KEY``: the cluster's S3 administrator;
+- ``CUTTLE_CONF`` and ``CUTTLE_BIN``: for ``cuttle user ...`` admin commands;
+- ``S3_SCRATCH``: a temporary directory (also ``HOME``, so client configs stay here).
+
+Each test makes its own users and buckets (unique names), so tests are independent
+and may run in any order.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+REGION = "us-east-1"
+
+
+def endpoints():
+    return [e for e in os.environ["S3_ENDPOINTS"].split(",") if e]
+
+
+def cuttle(*args):
+    """Runs the cuttle CLI against the test cluster and returns its parsed JSON."""
+    out = subprocess.run(
+        [os.environ["CUTTLE_BIN"], "--conf", os.environ["CUTTLE_CONF"], *args, "--format", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+def unique(prefix):
+    """A unique lower-case name (valid as a bucket name and a uid suffix)."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class User:
+    """An S3 identity made with `cuttle user create`."""
+
+    def __init__(self, uid, access_key, secret_key):
+        self.uid = uid
+        self.access_key = access_key
+        self.secret_key = secret_key
+
+    def client(self, endpoint=None, **config):
+        return s3_client(self.access_key, self.secret_key, endpoint, **config)
+
+    def token(self):
+        return cuttle("user", "token", "create", "--uid", self.uid)["token"]
+
+
+def s3_client(access_key, secret_key, endpoint=None, **config):
+    """A boto3 client with the library's default settings (so default checksums and
+    trailers are exercised), path-style addressing and no retries."""
+    cfg = Config(
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 1, "mode": "standard"},
+        **config,
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or endpoints()[0],
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=REGION,
+        config=cfg,
+    )
+
+
+@pytest.fixture
+def make_user():
+    """Factory: make_user() -> User with a fresh uid like `u1a2b3c_test`."""
+
+    def make(uid=None):
+        uid = uid or f"u{uuid.uuid4().hex[:10]}_test"
+        u = cuttle("user", "create", "--uid", uid)
+        return User(u["uid"], u["access_key"], u["secret_key"])
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def make_user_module():
+    """Like `make_user`, for module-scoped fixtures (data built once per file)."""
+
+    def make(uid=None):
+        uid = uid or f"u{uuid.uuid4().hex[:10]}_test"
+        u = cuttle("user", "create", "--uid", uid)
+        return User(u["uid"], u["access_key"], u["secret_key"])
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def s3(user):
+    """A boto3 client of a fresh user."""
+    return user.client()
+
+
+@pytest.fixture
+def bucket(s3):
+    """A fresh, empty bucket owned by the `s3` fixture's user."""
+    name = unique("bkt")
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def error_code(excinfo):
+    """The S3 error code and HTTP status of a botocore ClientError."""
+    r = excinfo.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]
