@@ -29,8 +29,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 # Seconds until every PG is active+clean, printing recovery progress; echoes the
 # elapsed seconds and the bytes recovered (sum over PGs) when done.
 wait_clean() {
-    local start now
-    start=$(date +%s.%N)
+    local start="${1:-$(date +%s.%N)}" now seen=0
     while true; do
         local ls
         ls=$("$CUTTLE" --format json pg ls)
@@ -40,7 +39,10 @@ wait_clean() {
         now=$(date +%s.%N)
         printf '\r    %5.1fs  %3d PGs not clean, %5d objects left, %6.1f MiB/s   ' \
             "$(calc "$now - $start")" "$unclean" "$remaining" "$(calc "$rate / 1048576")" >&2
-        if [ "$unclean" -eq 0 ]; then
+        # PG stats reach the monitors with the OSDs' heartbeats: until a PG is seen
+        # unclean (at most 20 s), "all clean" may be the view from before the change.
+        if [ "$unclean" -gt 0 ]; then seen=1; fi
+        if [ "$unclean" -eq 0 ] && { [ "$seen" -eq 1 ] || [ "$(calc "int($now - $start > 20)")" -eq 1 ]; }; then
             printf '\n' >&2
             echo "$(calc "$now - $start") $done"
             return
@@ -61,12 +63,15 @@ per_osd=$((used / 4))
 victim=3
 pid=$("$CUTTLE" --format json cluster status --dir "$DIR" | json '[x["pid"] for x in d["daemons"] if x["name"] == "osd.'$victim'"][0]')
 log "killing osd.$victim (holds ~$((per_osd >> 20)) MiB) and marking it out"
+t0=$(date +%s.%N)
 kill -9 "$pid"
+# As an operator would after losing a node: mark it down and out at once (the
+# monitors would do the same after the heartbeat grace and the down-out interval).
+"$CUTTLE" osd down "$victim" >/dev/null
 "$CUTTLE" osd out "$victim" >/dev/null
-read -r rec_secs rec_bytes <<<"$(wait_clean)"
+read -r rec_secs rec_bytes <<<"$(wait_clean "$t0")"
 
 log "purging osd.$victim and adding a fresh OSD, with client writes during the backfill"
-"$CUTTLE" osd down "$victim" >/dev/null || true
 "$CUTTLE" osd purge "$victim" --yes-i-really-mean-it >/dev/null
 before=$("$CUTTLE" --format json pg ls | json 'sum(p["recovery_bytes_done"] for p in d["pgs"])')
 "$CUTTLE" osd add --dir "$DIR" >/dev/null

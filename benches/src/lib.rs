@@ -1,6 +1,7 @@
 //! `cuttle-benches`: benchmark programs that measure whole components against external
-//! references (fio) and print readable tables plus JSON. Micro-benchmarks of pure
-//! libraries live next to them (`crates/*/benches`).
+//! references (fio; for `s3-bench`, `cuttle bench` and radosgw's figures) and print
+//! readable tables plus JSON. Micro-benchmarks of pure libraries live next to them
+//! (`crates/*/benches`).
 //!
 //! Shared helpers: latency recording and process memory.
 

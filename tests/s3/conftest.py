@@ -77,6 +77,21 @@ def s3_client(access_key, secret_key, endpoint=None, **config):
     )
 
 
+def force_trailer(client):
+    """Makes boto3 send its checksum as it does over HTTPS: an aws-chunked body with the
+    checksum in a trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER). Over plain HTTP boto3
+    otherwise signs the payload and sends the checksum as a header."""
+
+    def to_trailer(params, **_):
+        algo = params.get("context", {}).get("checksum", {}).get("request_algorithm")
+        if isinstance(algo, dict) and algo.get("in") == "header":
+            algo["in"] = "trailer"
+
+    client.meta.events.register("before-call.s3.PutObject", to_trailer)
+    client.meta.events.register("before-call.s3.UploadPart", to_trailer)
+    return client
+
+
 @pytest.fixture
 def make_user():
     """Factory: make_user() -> User with a fresh uid like `u1a2b3c_test`."""

@@ -77,7 +77,9 @@ fn cluster_up_status_down_and_up_again() {
     let conf = dir.join("cuttle.toml");
     assert_eq!(up["dir"], d, "{up}");
     assert_eq!(up["conf"], conf.to_str().unwrap(), "{up}");
-    let everyone = ["mon.a", "mon.b", "mon.c", "osd.0", "osd.1", "osd.2", "rgw.0"];
+    let everyone = [
+        "mon.a", "mon.b", "mon.c", "osd.0", "osd.1", "osd.2", "rgw.0",
+    ];
     assert_eq!(names(&up["daemons"]), everyone, "{up}");
     assert!(
         all(&up["daemons"], "running", true) && all(&up["daemons"], "started", true),
@@ -93,7 +95,10 @@ fn cluster_up_status_down_and_up_again() {
     let endpoints = up["s3_endpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 1, "one gateway by default: {up}");
     assert!(
-        endpoints[0].as_str().unwrap().starts_with("http://127.0.0.1:"),
+        endpoints[0]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
         "{up}"
     );
     assert_eq!(up["s3_admin"]["uid"], "admin", "{up}");

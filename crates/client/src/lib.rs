@@ -16,11 +16,13 @@
 mod conf;
 mod error;
 mod mon;
+mod notify;
 mod objects;
 mod watch;
 
 pub use conf::{ClusterConf, ConfError};
 pub use error::ClientError;
 pub use mon::MonClient;
+pub use notify::{NotifyResult, WatchEvent, WatchHandle};
 pub use objects::{Cluster, IoCtx, ListCursor, ObjectInfo};
 pub use watch::MapWatcher;

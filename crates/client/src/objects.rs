@@ -170,7 +170,7 @@ impl Cluster {
         }
     }
 
-    fn osd(&self, id: OsdId, addr: &str) -> Result<Osd, ClientError> {
+    pub(crate) fn osd(&self, id: OsdId, addr: &str) -> Result<Osd, ClientError> {
         let mut osds = self.inner.osds.lock();
         if let Some((a, c)) = osds.get(&id)
             && a == addr
@@ -304,6 +304,26 @@ impl IoCtx {
 
     fn route(object: &str) -> impl Fn(&cuttle_types::Pool) -> PgId + '_ {
         move |p| object_to_pg(p, object.as_bytes())
+    }
+
+    /// The cluster this pool belongs to.
+    pub(crate) fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Runs `f` against the primary of `object`'s PG (see [`Cluster::on_primary`]).
+    pub(crate) async fn on_object_primary<T, F, Fut>(
+        &self,
+        object: &str,
+        f: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(Osd, u64, pb::PgRef) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.cluster
+            .on_primary(self.pool, Self::route(object), f)
+            .await
     }
 
     /// Applies operations atomically to one object; returns its new version.

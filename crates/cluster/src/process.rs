@@ -121,8 +121,39 @@ pub fn stop(pid: i32, binary_name: &str, grace: Duration) {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (probed by binding port 0).
+/// A free TCP port on 127.0.0.1 for a daemon to listen on later.
+///
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`) when possible:
+/// a port-0 probe hands out an ephemeral port, which any outgoing connection (our own
+/// daemons make many) may take before the daemon binds it. Ports handed out by this
+/// process are never handed out twice.
 pub fn free_port() -> Result<u16, ClusterError> {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const LOWEST: u16 = 10_000;
+    if ephemeral_low > LOWEST + 1000 {
+        let span = u64::from(ephemeral_low - LOWEST);
+        // Start at a pseudo-random point (uuid randomness) so that concurrent test
+        // processes rarely probe the same ports.
+        let mut seed = uuid::Uuid::new_v4().as_u128() as u64;
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..256 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let port = LOWEST + ((seed >> 33) % span) as u16;
+            if handed.contains(&port) {
+                continue;
+            }
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed.push(port);
+                return Ok(port);
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| ClusterError::Io {
         what: "probing a free port on",
         path: PathBuf::from("127.0.0.1"),

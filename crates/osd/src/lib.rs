@@ -32,6 +32,7 @@ pub mod service;
 pub mod shard;
 pub mod stray;
 pub mod tasks;
+pub mod watch;
 
 pub use config::OsdConfig;
 pub use daemon::{RunningOsd, StartError, start};

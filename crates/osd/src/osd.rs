@@ -173,7 +173,13 @@ impl Osd {
         }
         let existing: Vec<(PgId, Arc<Pg>)> = {
             let mut pgs = self.pgs.lock();
-            pgs.retain(|id, _| mine.contains_key(id));
+            pgs.retain(|id, pg| {
+                let keep = mine.contains_key(id);
+                if !keep {
+                    pg.retire();
+                }
+                keep
+            });
             for id in mine.keys() {
                 if !pgs.contains_key(id) {
                     let (pool, acting) = &mine[id];

@@ -202,23 +202,49 @@ pub struct Pg {
     /// Recovery progress.
     pub progress: Progress,
     summary: parking_lot::Mutex<PgSummary>,
+    /// The current interval, [`RETIRED`] once the PG left this OSD (watches end on
+    /// any change: the primary may have moved).
+    interval: watch::Sender<u64>,
 }
+
+/// The interval value of a PG this OSD no longer hosts.
+pub const RETIRED: u64 = u64::MAX;
 
 impl Pg {
     /// A PG in its first interval, not yet active.
     pub fn new(id: PgId, state: PgState) -> Pg {
         let (activated, _) = watch::channel(None);
+        let (interval, _) = watch::channel(state.interval);
         Pg {
             id,
             state: RwLock::new(state),
             activated,
             progress: Progress::default(),
             summary: parking_lot::Mutex::new(PgSummary::default()),
+            interval,
         }
+    }
+
+    /// Follows the PG's interval (changes on every membership change and when the PG
+    /// is retired from this OSD).
+    pub fn subscribe_interval(&self) -> watch::Receiver<u64> {
+        self.interval.subscribe()
+    }
+
+    /// Marks the PG as no longer hosted here.
+    pub fn retire(&self) {
+        self.interval.send_replace(RETIRED);
     }
 
     /// Publishes the reportable part of `st` (call after changing it).
     pub fn publish(&self, st: &PgState) {
+        self.interval.send_if_modified(|i| {
+            let changed = *i != st.interval && *i != RETIRED;
+            if changed {
+                *i = st.interval;
+            }
+            changed
+        });
         *self.summary.lock() = PgSummary {
             primary: st.primary,
             state: st.state_string(),

@@ -15,18 +15,75 @@ use crate::error::OsdError;
 use crate::members::from_request;
 use crate::meta;
 use crate::osd::Osd;
-use crate::pg::Pg;
+use crate::pg::{Pg, RETIRED};
+use crate::watch::{EventSender, WATCH_QUEUE, Watches};
 
 /// The OSD service.
 #[derive(Debug, Clone)]
 pub struct OsdService {
     osd: Arc<Osd>,
+    watches: Arc<Watches>,
 }
 
 impl OsdService {
     /// A service for `osd`.
     pub fn new(osd: Arc<Osd>) -> OsdService {
-        OsdService { osd }
+        OsdService {
+            osd,
+            watches: Arc::new(Watches::default()),
+        }
+    }
+
+    /// Serves one watch until the watcher goes away, the PG's interval changes (the
+    /// primary may have moved) or a notification goes unacknowledged.
+    async fn serve_watch(
+        &self,
+        pg: Arc<Pg>,
+        object: String,
+        mut incoming: tonic::Streaming<pb::WatchMessage>,
+        events: EventSender,
+    ) {
+        let mut interval = pg.subscribe_interval();
+        let registered_in = *interval.borrow_and_update();
+        let (id, kill) = self.watches.register(pg.id, &object, events.clone());
+        let confirm = pb::WatchEvent {
+            notify_id: 0,
+            payload: Bytes::new(),
+        };
+        let mut end: Option<Status> = None;
+        if events.send(Ok(confirm)).await.is_ok() && registered_in != RETIRED {
+            end = loop {
+                tokio::select! {
+                    msg = incoming.message() => match msg {
+                        Ok(Some(pb::WatchMessage { msg: Some(pb::watch_message::Msg::Ack(n)) })) => {
+                            self.watches.ack(n, id);
+                        }
+                        Ok(Some(_)) => {
+                            break Some(OsdError::BadRequest("a watch sends only acks after start".into()).into());
+                        }
+                        Ok(None) | Err(_) => break None,
+                    },
+                    _ = interval.changed() => {
+                        let primary = pg.summary().primary.map_or("unknown".into(), |p| p.to_string());
+                        break Some(OsdError::WrongPrimary {
+                            pg: pg.id,
+                            epoch: self.osd.current_map().map_or(0, |m| m.epoch.0),
+                            primary,
+                        }.into());
+                    }
+                    _ = kill.notified() => {
+                        break Some(Status::aborted(
+                            "the watch missed a notification (not acknowledged in time); watch again",
+                        ));
+                    }
+                    _ = events.closed() => break None,
+                }
+            };
+        }
+        self.watches.unregister(pg.id, &object, id);
+        if let Some(status) = end {
+            let _ = events.send(Err(status)).await;
+        }
     }
 
     fn pg_id(pg: Option<&pb::PgRef>) -> Result<PgId, Status> {
@@ -232,6 +289,50 @@ impl OsdRpc for OsdService {
         let mut detail = self.osd.pg_detail(&pg).await?;
         detail.repaired = repaired as u64;
         Ok(Response::new(detail))
+    }
+
+    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<pb::WatchEvent, Status>>;
+
+    async fn watch(
+        &self,
+        req: Request<tonic::Streaming<pb::WatchMessage>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let mut incoming = req.into_inner();
+        let start = match incoming.message().await? {
+            Some(pb::WatchMessage {
+                msg: Some(pb::watch_message::Msg::Start(s)),
+            }) => s,
+            _ => {
+                return Err(OsdError::BadRequest("a watch starts with `start`".into()).into());
+            }
+        };
+        let pg = self
+            .primary(start.pg.as_ref(), start.epoch, Some(&start.object))
+            .await?;
+        let (events, rx) = tokio::sync::mpsc::channel(WATCH_QUEUE);
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.serve_watch(pg, start.object, incoming, events).await;
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn notify(
+        &self,
+        req: Request<pb::NotifyRequest>,
+    ) -> Result<Response<pb::NotifyReply>, Status> {
+        let r = req.into_inner();
+        let pg = self
+            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+            .await?;
+        let wait = std::time::Duration::from_millis(u64::from(r.timeout_ms.max(1)));
+        let out = self.watches.notify(pg.id, &r.object, r.payload, wait).await;
+        Ok(Response::new(pb::NotifyReply {
+            acked: out.acked,
+            timed_out: out.timed_out,
+        }))
     }
 
     async fn bench(

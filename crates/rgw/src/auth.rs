@@ -14,6 +14,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
+use crate::coherence::{Coherence, Stamp};
 use crate::error::RgwResult;
 use crate::meta::UserStore;
 use crate::records::{KeyRecord, TokenRecord, UserInfo};
@@ -25,13 +26,14 @@ pub struct Caller {
     pub uid: Arc<str>,
 }
 
-type Slot<T> = Mutex<LruCache<String, (Instant, Option<T>)>>;
+type Slot<T> = Mutex<LruCache<String, (Instant, Stamp, Option<T>)>>;
 
 /// Cached user, key and token lookups.
 #[derive(Debug)]
 pub struct AuthCache {
     users: UserStore,
     ttl: Duration,
+    coherence: Arc<Coherence>,
     keys: Slot<KeyRecord>,
     tokens: Slot<TokenRecord>,
     infos: Slot<UserInfo>,
@@ -43,20 +45,22 @@ fn slot<T>() -> Slot<T> {
     ))
 }
 
-fn cached<T: Clone>(s: &Slot<T>, k: &str, ttl: Duration) -> Option<Option<T>> {
+fn cached<T: Clone>(s: &Slot<T>, k: &str, ttl: Duration, c: &Coherence) -> Option<Option<T>> {
     let mut s = s.lock();
     match s.get(k) {
-        Some((at, v)) if at.elapsed() < ttl => Some(v.clone()),
+        Some((at, stamp, v)) if at.elapsed() < ttl && c.is_fresh(*stamp) => Some(v.clone()),
         _ => None,
     }
 }
 
 impl AuthCache {
-    /// A cache over a user store.
-    pub fn new(users: UserStore, ttl: Duration) -> AuthCache {
+    /// A cache over a user store; entries are served while `coherence` trusts them
+    /// (and for at most `ttl`).
+    pub fn new(users: UserStore, ttl: Duration, coherence: Arc<Coherence>) -> AuthCache {
         AuthCache {
             users,
             ttl,
+            coherence,
             keys: slot(),
             tokens: slot(),
             infos: slot(),
@@ -70,36 +74,41 @@ impl AuthCache {
 
     /// An access key's record.
     pub async fn key(&self, ak: &str) -> RgwResult<Option<KeyRecord>> {
-        if let Some(v) = cached(&self.keys, ak, self.ttl) {
+        if let Some(v) = cached(&self.keys, ak, self.ttl, &self.coherence) {
             return Ok(v);
         }
+        let stamp = self.coherence.stamp();
         let v = self.users.lookup_key(ak).await?;
         self.keys
             .lock()
-            .put(ak.to_string(), (Instant::now(), v.clone()));
+            .put(ak.to_string(), (Instant::now(), stamp, v.clone()));
         Ok(v)
     }
 
     /// A token's record (cached by the token's hash, never by the token).
     pub async fn token(&self, token: &str) -> RgwResult<Option<TokenRecord>> {
         let h = crate::names::token_hash(token);
-        if let Some(v) = cached(&self.tokens, &h, self.ttl) {
+        if let Some(v) = cached(&self.tokens, &h, self.ttl, &self.coherence) {
             return Ok(v);
         }
+        let stamp = self.coherence.stamp();
         let v = self.users.lookup_token(token).await?;
-        self.tokens.lock().put(h, (Instant::now(), v.clone()));
+        self.tokens
+            .lock()
+            .put(h, (Instant::now(), stamp, v.clone()));
         Ok(v)
     }
 
     /// A user's identity and state.
     pub async fn user(&self, uid: &str) -> RgwResult<Option<UserInfo>> {
-        if let Some(v) = cached(&self.infos, uid, self.ttl) {
+        if let Some(v) = cached(&self.infos, uid, self.ttl, &self.coherence) {
             return Ok(v);
         }
+        let stamp = self.coherence.stamp();
         let v = self.users.info(uid).await?;
         self.infos
             .lock()
-            .put(uid.to_string(), (Instant::now(), v.clone()));
+            .put(uid.to_string(), (Instant::now(), stamp, v.clone()));
         Ok(v)
     }
 

@@ -29,6 +29,9 @@ use crate::chunked;
 /// Largest request header section S3 accepts (names, values and separators).
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
+/// Longest lifetime of a SigV4 presigned URL (a week), as S3 allows.
+pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 7 * 24 * 3600;
+
 /// Query parameters that carry a presigned signature.
 const SIGNING_PARAMS: [&str; 10] = [
     "X-Amz-Algorithm",
@@ -276,6 +279,10 @@ impl Front {
             return Err(e);
         }
         let signed = signed(&req);
+        if signed == Signed::None && req.headers().contains_key(http::header::AUTHORIZATION) {
+            // As S3 does; and s3s would otherwise go on to a presigned query beside it.
+            return Err(s3_error!(InvalidArgument, "Unsupported Authorization Type"));
+        }
         let now = unix(SystemTime::now());
         let skew = i64::from(self.max_skew_secs);
         let key = match &signed {
@@ -301,9 +308,25 @@ impl Front {
                 }
             }
         }
+        if let Signed::V4Query { expires, .. } = &signed
+            && expires
+                .parse::<i64>()
+                .is_ok_and(|e| e > MAX_PRESIGNED_EXPIRES_SECS)
+        {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("AuthorizationQueryParametersError".into()),
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            return Err(e);
+        }
         let (mut parts, body) = req.map(Into::into).into_parts();
         parts.extensions.insert(RequestId(id.to_string()));
         if !is_token && !is_v2 {
+            if !v4_signature_well_formed(&parts) {
+                // s3s refuses these as malformed (400); S3 just finds they do not match.
+                return Err(signature_mismatch());
+            }
             return Ok(Request::from_parts(parts, body));
         }
         match &signed {
@@ -444,16 +467,42 @@ impl Front {
                 mode,
             });
             // Every candidate is compared (no early exit), each in constant time.
-            ok |= crate::sigv2::signatures_match(&given, &crate::sigv2::sign(&rec.secret_key, &sts));
+            ok |=
+                crate::sigv2::signatures_match(&given, &crate::sigv2::sign(&rec.secret_key, &sts));
         }
         if !ok {
-            return Err(s3_error!(
-                SignatureDoesNotMatch,
-                "The request signature we calculated does not match the signature you provided."
-            ));
+            return Err(signature_mismatch());
         }
         self.cache.active(&rec.uid).await
     }
+}
+
+fn signature_mismatch() -> S3Error {
+    s3_error!(
+        SignatureDoesNotMatch,
+        "The request signature we calculated does not match the signature you provided."
+    )
+}
+
+/// Whether a SigV4 signature, if the request has one, is 64 lower-case hex digits.
+fn v4_signature_well_formed(parts: &http::request::Parts) -> bool {
+    let hex64 =
+        |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if let Some(a) = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.strip_prefix("AWS4-HMAC-SHA256"))
+    {
+        return a
+            .split([',', ' '])
+            .find_map(|p| p.trim().strip_prefix("Signature="))
+            .is_none_or(hex64);
+    }
+    query_pairs(&parts.uri)
+        .iter()
+        .find(|(k, _)| k == "X-Amz-Signature")
+        .is_none_or(|(_, v)| hex64(v))
 }
 
 fn error_response(e: S3Error) -> Response<Body> {

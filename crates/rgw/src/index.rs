@@ -145,7 +145,11 @@ impl BucketIndex {
     /// Sets many entries with one omap write per shard: the same index state as
     /// [`BucketIndex::put`] of each, for bulk loads (benchmark fills, imports). It does
     /// not replace data: the caller owns whatever entries it overwrites.
-    pub async fn put_many(&self, b: &BucketRecord, entries: &[(String, IndexEntry)]) -> RgwResult<()> {
+    pub async fn put_many(
+        &self,
+        b: &BucketRecord,
+        entries: &[(String, IndexEntry)],
+    ) -> RgwResult<()> {
         let mut by_shard: std::collections::BTreeMap<String, Vec<(Bytes, Bytes)>> =
             std::collections::BTreeMap::new();
         for (key, e) in entries {

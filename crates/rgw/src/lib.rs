@@ -3,9 +3,10 @@
 //!
 //! Layout:
 //! - [`server`]: the process (cluster connection, HTTP/1.1 + TLS, shutdown);
+//!   [`bare_errors`]: S3-shaped answers to requests hyper cannot parse;
 //! - [`front`]: per request, before s3s: request ids, header limits, token mode,
 //!   SigV2 clock skew and signatures ([`sigv2`]); [`chunked`]: aws-chunked decoding
-//!   for token requests;
+//!   for token requests; [`bad_range`]: unusable `Range` headers ignored, as S3 does;
 //! - [`auth`]: secrets for s3s's SigV4 checks, the access hook that sets the
 //!   [`auth::Caller`], cached lookups;
 //! - [`s3`]: the S3 operations (s3s's `S3` trait) over the stores;
@@ -23,8 +24,10 @@
 
 pub mod auth;
 pub mod bad_range;
+pub mod bare_errors;
 pub mod checksum;
 pub mod chunked;
+pub mod coherence;
 pub mod config;
 pub mod data;
 pub mod error;

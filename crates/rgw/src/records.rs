@@ -270,6 +270,9 @@ pub struct UploadRecord {
     /// Checksum algorithm asked for at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_alg: Option<String>,
+    /// `FULL_OBJECT` or `COMPOSITE` (absent: composite, as before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 /// One uploaded part.

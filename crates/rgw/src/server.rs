@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthCache, Gatekeeper, KeypairAuth};
+use crate::bare_errors::S3ErrorIo;
+use crate::coherence::Coherence;
 use crate::config::{RgwConfig, TlsConfig};
 use crate::data::{DataStore, DataTuning};
 use crate::error::{RgwError, RgwResult};
@@ -32,8 +34,9 @@ use crate::s3::{Gateway, GatewayParts};
 
 /// How long shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Largest request head hyper buffers (bigger heads get 431 from hyper itself;
-/// heads over 8 KiB but under this get S3's `RequestHeaderSectionTooLarge`).
+/// Largest request head hyper buffers (heads over 8 KiB get S3's
+/// `RequestHeaderSectionTooLarge` from [`Front`]; bigger ones from hyper, made S3-shaped
+/// by [`S3ErrorIo`]).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// A gateway ready to serve.
@@ -41,6 +44,8 @@ pub struct Server {
     front: Arc<Front>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    /// The control-object watch (cache coherence); ends when the server is dropped.
+    _watch: cuttle_client::WatchHandle,
 }
 
 impl std::fmt::Debug for Server {
@@ -150,7 +155,10 @@ impl Server {
         let users = UserStore::new(pools.meta.clone());
         bootstrap(&users, config).await?;
         let ttl = Duration::from_millis(config.cache_ttl_ms);
-        let cache = Arc::new(AuthCache::new(users.clone(), ttl));
+        // Watch the control object so other gateways' changes reach our caches.
+        let coherence = Coherence::new();
+        let watch = coherence.watch(&pools.meta);
+        let cache = Arc::new(AuthCache::new(users.clone(), ttl, coherence.clone()));
         let data = DataStore::new(
             pools.data.clone(),
             DataTuning {
@@ -168,6 +176,7 @@ impl Server {
             region: config.region.clone(),
             index_shards: config.index_shards,
             ttl,
+            coherence,
         });
         let mut b = S3ServiceBuilder::new(gateway);
         b.set_auth(KeypairAuth {
@@ -198,7 +207,10 @@ impl Server {
             tokens: config.auth.tokens,
             max_skew_secs: config.auth.max_skew_secs,
             keypair: config.auth.keypair,
-            dns: config.dns_suffix.as_deref().map(crate::host::DnsSuffix::new),
+            dns: config
+                .dns_suffix
+                .as_deref()
+                .map(crate::host::DnsSuffix::new),
         });
         let listener = TcpListener::bind(config.listen)
             .await
@@ -207,6 +219,7 @@ impl Server {
             front,
             listener,
             tls,
+            _watch: watch,
         })
     }
 
@@ -272,7 +285,7 @@ where
         .max_buf_size(MAX_HEAD_BYTES)
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(60))
-        .serve_connection(TokioIo::new(io), svc);
+        .serve_connection(TokioIo::new(S3ErrorIo::new(io)), svc);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

@@ -181,7 +181,11 @@ pub fn string_to_sign(r: &Request<'_>) -> String {
 /// The canonicalized resources a request may have been signed with: its path as
 /// sent and percent-decoded, each also with a trailing slash when it names a bucket
 /// only, all prefixed with `/bucket` for virtual-hosted-style requests.
-pub fn resources(raw_path: &str, decoded_path: Option<&str>, vh_bucket: Option<&str>) -> Vec<String> {
+pub fn resources(
+    raw_path: &str,
+    decoded_path: Option<&str>,
+    vh_bucket: Option<&str>,
+) -> Vec<String> {
     let mut paths = vec![raw_path.to_string()];
     if let Some(d) = decoded_path
         && d != raw_path
@@ -248,7 +252,12 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     }
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
     let t = time::Time::from_hms(h, m, sec).ok()?;
-    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp() - offset)
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp()
+            - offset,
+    )
 }
 
 #[cfg(test)]
@@ -262,7 +271,10 @@ mod tests {
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
         );
         assert_eq!(
-            hex::encode(hmac_sha1(&[0xaa; 80], b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            hex::encode(hmac_sha1(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
             "aa4ae5e15272d00e95705637ce8a3b55ed402112"
         );
     }
@@ -271,7 +283,10 @@ mod tests {
     fn aws_documented_example_verifies() {
         // "Object GET" from AWS's SigV2 documentation.
         let mut h = HeaderMap::new();
-        h.insert("date", "Tue, 27 Mar 2007 19:36:42 +0000".parse().expect("hv"));
+        h.insert(
+            "date",
+            "Tue, 27 Mar 2007 19:36:42 +0000".parse().expect("hv"),
+        );
         let r = Request {
             method: "GET",
             resource: "/awsexamplebucket1/photos/puppy.jpg",
@@ -292,7 +307,10 @@ mod tests {
     #[test]
     fn amz_headers_and_sub_resources_are_canonical() {
         let mut h = HeaderMap::new();
-        h.insert("x-amz-date", "Tue, 27 Mar 2007 21:20:26 +0000".parse().expect("hv"));
+        h.insert(
+            "x-amz-date",
+            "Tue, 27 Mar 2007 21:20:26 +0000".parse().expect("hv"),
+        );
         h.insert("date", "ignored".parse().expect("hv"));
         h.append("x-amz-meta-b", " two ".parse().expect("hv"));
         h.append("x-amz-meta-b", "three".parse().expect("hv"));
@@ -328,10 +346,22 @@ mod tests {
 
     #[test]
     fn http_dates_parse_with_named_and_numeric_zones() {
-        assert_eq!(parse_http_date("Mon, 01 Jan 2024 00:00:00 GMT"), Some(1_704_067_200));
-        assert_eq!(parse_http_date("Mon, 01 Jan 2024 00:00:00 +0000"), Some(1_704_067_200));
-        assert_eq!(parse_http_date("Mon, 01 Jan 2024 01:00:00 +0100"), Some(1_704_067_200));
-        assert_eq!(parse_http_date("1 Jan 2024 00:00:00 UTC"), Some(1_704_067_200));
+        assert_eq!(
+            parse_http_date("Mon, 01 Jan 2024 00:00:00 GMT"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(
+            parse_http_date("Mon, 01 Jan 2024 00:00:00 +0000"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(
+            parse_http_date("Mon, 01 Jan 2024 01:00:00 +0100"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(
+            parse_http_date("1 Jan 2024 00:00:00 UTC"),
+            Some(1_704_067_200)
+        );
         assert_eq!(parse_http_date("Mon, 01 Foo 2024 00:00:00 GMT"), None);
         assert_eq!(parse_http_date("yesterday"), None);
     }

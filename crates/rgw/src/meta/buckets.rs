@@ -2,6 +2,7 @@
 //! create of `bucket.<name>`; the record carries a fresh id so that a deleted and
 //! re-created bucket never sees its predecessor's index or data.
 
+use crate::coherence::announce;
 use cuttle_client::IoCtx;
 use cuttle_proto as pb;
 
@@ -89,12 +90,15 @@ impl BucketStore {
             Err(e) => return Err(RgwError::Cluster(e)),
         }
         self.users.link_bucket(owner, name, rec.created_ms).await?;
+        announce(&self.meta, &format!("bucket.{name}")).await;
         Ok(CreateBucketOutcome::Created(rec))
     }
 
     /// Deletes a bucket record (the caller has checked that it is empty).
     pub async fn delete(&self, rec: &BucketRecord) -> RgwResult<()> {
         self.users.unlink_bucket(&rec.owner, &rec.name).await?;
-        remove_if_exists(&self.meta, &bucket_obj(&rec.name)).await
+        remove_if_exists(&self.meta, &bucket_obj(&rec.name)).await?;
+        announce(&self.meta, &format!("bucket.{}", rec.name)).await;
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `UserStore`: users, their access keys and tokens. Shared by the gateway (lookups
 //! on every authentication) and by `cuttle user …` (administration).
 
+use crate::coherence::announce;
 use bytes::Bytes;
 use cuttle_client::{Cluster, IoCtx};
 use cuttle_proto as pb;
@@ -134,6 +135,7 @@ impl UserStore {
         self.meta
             .omap_set(USERS, vec![(b(uid), Bytes::new())])
             .await?;
+        announce(&self.meta, &format!("user.{uid}")).await;
         Ok((info, ak, sk))
     }
 
@@ -249,6 +251,8 @@ impl UserStore {
         for t in &view.tokens {
             remove_if_exists(&self.meta, &token_obj(&t.hash)).await?;
         }
+        // Every gateway forgets the credentials before the user record goes.
+        announce(&self.meta, &format!("user.{uid}")).await;
         remove_if_exists(&self.meta, &user_obj(uid)).await?;
         self.meta.omap_rm(USERS, vec![b(uid)]).await?;
         Ok(())
@@ -264,6 +268,7 @@ impl UserStore {
                 vec![(Bytes::from_static(INFO), records::encode(&info))],
             )
             .await?;
+        announce(&self.meta, &format!("user.{uid}")).await;
         Ok(info)
     }
 
@@ -272,6 +277,7 @@ impl UserStore {
         self.require(uid).await?;
         let (ak, sk) = resolve_credential(cred)?;
         self.attach_key(uid, &ak, &sk).await?;
+        announce(&self.meta, &format!("key.{ak}")).await;
         Ok((ak, sk))
     }
 
@@ -282,6 +288,7 @@ impl UserStore {
             _ => return Err(RgwError::NoSuchKey(ak.to_string())),
         }
         remove_if_exists(&self.meta, &key_obj(ak)).await?;
+        announce(&self.meta, &format!("key.{ak}")).await;
         self.meta
             .omap_rm(&user_obj(uid), vec![b(format!("{KEY_PREFIX}{ak}"))])
             .await?;
@@ -320,6 +327,7 @@ impl UserStore {
             op(pb::object_op::Op::WriteFull(records::encode(&rec))),
         ];
         self.meta.mutate(&token_obj(&hash), ops).await?;
+        announce(&self.meta, &format!("token.{}", info.id)).await;
         Ok((info, token))
     }
 
@@ -341,6 +349,7 @@ impl UserStore {
         };
         let info: TokenInfo = records::decode(id, v)?;
         remove_if_exists(&self.meta, &token_obj(&info.hash)).await?;
+        announce(&self.meta, &format!("token.{id}")).await;
         self.meta.omap_rm(&user_obj(uid), vec![key]).await?;
         Ok(())
     }

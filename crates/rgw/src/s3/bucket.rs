@@ -6,6 +6,9 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::{Gateway, internal, owner, ts};
 use crate::meta::CreateBucketOutcome;
 
+/// Largest ListBuckets page (`max-buckets`).
+const MAX_BUCKETS_PAGE: i32 = 10_000;
+
 /// Prefixes S3 reserves for its own bucket names (s3s checks the other naming rules).
 const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
 /// Suffixes S3 reserves (access point aliases, Object Lambda, MRAP, directory and
@@ -24,22 +27,52 @@ impl Gateway {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let caller = Self::caller(&req)?;
-        let list = self.users.buckets(&caller.uid).await.map_err(internal)?;
+        let mut list = self.users.buckets(&caller.uid).await.map_err(internal)?;
+        list.sort();
         let prefix = req.input.prefix.clone().unwrap_or_default();
-        let buckets = list
+        let max = match req.input.max_buckets {
+            None => usize::MAX,
+            Some(m) if (1..=MAX_BUCKETS_PAGE).contains(&m) => m as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be an integer between 1 and 10000"
+                ));
+            }
+        };
+        let after = match &req.input.continuation_token {
+            Some(t) => Some(super::list::position_of(t)?),
+            None => None,
+        };
+        let mut matching = list.into_iter().filter(|(n, _)| {
+            n.starts_with(&prefix) && after.as_deref().is_none_or(|a| n.as_str() > a)
+        });
+        let page: Vec<(String, u64)> = matching.by_ref().take(max).collect();
+        // As S3 does: a token only when more buckets follow.
+        let next = match (page.last(), matching.next()) {
+            (Some((last, _)), Some(_)) => Some(super::list::token_for(last)),
+            _ => None,
+        };
+        let buckets = page
             .into_iter()
-            .filter(|(n, _)| n.starts_with(&prefix))
             .map(|(name, created)| Bucket {
                 name: Some(name),
                 creation_date: Some(ts(created)),
-                bucket_region: None,
+                bucket_region: Some(self.region.clone()),
             })
             .collect();
+        // The owner's display name as `cuttle user create --display-name` set it.
+        let mut who = owner(&caller.uid);
+        if let Ok(Some(u)) = self.users.info(&caller.uid).await
+            && !u.display_name.is_empty()
+        {
+            who.display_name = Some(u.display_name);
+        }
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner(&caller.uid)),
+            owner: Some(who),
             prefix: req.input.prefix,
-            continuation_token: None,
+            continuation_token: next,
         }))
     }
 
@@ -164,7 +197,14 @@ mod tests {
 
     #[test]
     fn reserved_names() {
-        for n in ["sthree-x", "amzn-s3-demo-b", "a-s3alias", "a--ol-s3", "a.mrap", "a--x-s3"] {
+        for n in [
+            "sthree-x",
+            "amzn-s3-demo-b",
+            "a-s3alias",
+            "a--ol-s3",
+            "a.mrap",
+            "a--x-s3",
+        ] {
             assert!(is_reserved_name(n), "{n}");
         }
         for n in ["abc", "s3alias-a", "my.bucket", "x-s3-a"] {

@@ -64,6 +64,7 @@ impl Gateway {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
         let (caller, b) = self.owned_bucket(&req, &bucket).await?;
+        super::headers::check_storage_class(req.input.storage_class.as_ref())?;
         let src = {
             let i = &req.input;
             self.copy_source(

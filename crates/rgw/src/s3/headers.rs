@@ -46,6 +46,18 @@ pub struct Given {
     pub metadata: Option<Metadata>,
 }
 
+/// Refuses a storage class other than STANDARD, the only one Cuttle has (as S3
+/// gateways without other placement targets answer: `InvalidStorageClass`).
+pub fn check_storage_class(c: Option<&s3s::dto::StorageClass>) -> S3Result<()> {
+    match c {
+        Some(c) if c.as_str() != s3s::dto::StorageClass::STANDARD => Err(s3_error!(
+            InvalidStorageClass,
+            "The storage class you specified is not valid"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Formats a timestamp as an HTTP date.
 pub fn http_date(t: &Timestamp) -> Option<String> {
     let mut v = Vec::new();

@@ -50,7 +50,8 @@ pub fn token_for(last: &str) -> String {
     TOKEN_B64.encode(last.as_bytes())
 }
 
-fn position_of(token: &str) -> S3Result<String> {
+/// The listing position of a continuation token.
+pub(super) fn position_of(token: &str) -> S3Result<String> {
     TOKEN_B64
         .decode(token.trim())
         .ok()

@@ -15,6 +15,7 @@ mod multipart;
 mod object;
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
@@ -23,12 +24,16 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::auth::Caller;
+use crate::coherence::{Coherence, Stamp};
 use crate::data::DataStore;
 use crate::index::BucketIndex;
 use crate::meta::{BucketStore, UserStore};
 use crate::records::BucketRecord;
 
 pub use errors::internal;
+
+/// A cached bucket lookup: when, in which coherence generation, and the answer.
+type CachedBucket = (Instant, Stamp, Option<BucketRecord>);
 
 /// The S3 service over a cluster.
 pub struct Gateway {
@@ -38,8 +43,9 @@ pub struct Gateway {
     pub(crate) data: DataStore,
     pub(crate) region: String,
     pub(crate) index_shards: u32,
-    bucket_cache: Mutex<LruCache<String, (Instant, Option<BucketRecord>)>>,
+    bucket_cache: Mutex<LruCache<String, CachedBucket>>,
     ttl: Duration,
+    coherence: Arc<Coherence>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -67,6 +73,8 @@ pub struct GatewayParts {
     pub index_shards: u32,
     /// Bucket record cache lifetime.
     pub ttl: Duration,
+    /// When cached records may be trusted (invalidated by other gateways' changes).
+    pub coherence: Arc<Coherence>,
 }
 
 impl Gateway {
@@ -83,6 +91,7 @@ impl Gateway {
                 NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
             )),
             ttl: p.ttl,
+            coherence: p.coherence,
         }
     }
 
@@ -99,17 +108,22 @@ impl Gateway {
         let hit = {
             let mut c = self.bucket_cache.lock();
             match c.get(name) {
-                Some((at, v)) if at.elapsed() < self.ttl => Some(v.clone()),
+                Some((at, stamp, v))
+                    if at.elapsed() < self.ttl && self.coherence.is_fresh(*stamp) =>
+                {
+                    Some(v.clone())
+                }
                 _ => None,
             }
         };
         let rec = match hit {
             Some(v) => v,
             None => {
+                let stamp = self.coherence.stamp();
                 let v = self.buckets.get(name).await.map_err(internal)?;
                 self.bucket_cache
                     .lock()
-                    .put(name.to_string(), (Instant::now(), v.clone()));
+                    .put(name.to_string(), (Instant::now(), stamp, v.clone()));
                 v
             }
         };

@@ -159,6 +159,7 @@ impl Gateway {
         let bucket = req.input.bucket.clone();
         let (caller, b) = self.owned_bucket(&req, &bucket).await?;
         let i = &mut req.input;
+        super::headers::check_storage_class(i.storage_class.as_ref())?;
         let stored = Stored::from_given(Given {
             content_type: i.content_type.take(),
             content_encoding: i.content_encoding.take(),
@@ -175,6 +176,7 @@ impl Gateway {
                 })?),
                 None => None,
             };
+        let full_object = full_object_type(alg, i.checksum_type.as_ref())?;
         let upload_id = crate::names::new_instance_id();
         let rec = UploadRecord {
             v: VERSION,
@@ -186,6 +188,7 @@ impl Gateway {
             headers: stored.headers,
             meta: stored.meta,
             checksum_alg: alg.map(|a| a.name().to_string()),
+            checksum_type: full_object.then(|| ChecksumType::FULL_OBJECT.to_string()),
         };
         self.index
             .io()
@@ -200,7 +203,13 @@ impl Gateway {
             key: Some(i.key.clone()),
             upload_id: Some(upload_id),
             checksum_algorithm: i.checksum_algorithm.clone(),
-            checksum_type: alg.map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+            checksum_type: alg.map(|_| {
+                ChecksumType::from_static(if full_object {
+                    ChecksumType::FULL_OBJECT
+                } else {
+                    ChecksumType::COMPOSITE
+                })
+            }),
             ..Default::default()
         }))
     }
@@ -261,6 +270,27 @@ impl Gateway {
                 MalformedXML,
                 "The XML you provided was not well-formed or did not validate against our published schema"
             ));
+        }
+        if i.if_none_match.is_some() || i.if_match.is_some() {
+            // Conditional writes, as for PutObject.
+            let current = self.index.get(&b, &i.key).await.map_err(internal)?;
+            let failed = || {
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
+            };
+            if i.if_none_match.is_some() && current.is_some() {
+                return Err(failed());
+            }
+            if let Some(m) = &i.if_match {
+                let Some(cur) = &current else {
+                    return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+                };
+                if !super::conditions::etag_matches(m, &cur.etag) {
+                    return Err(failed());
+                }
+            }
         }
         let stored = self.parts(&b, &i.upload_id).await?;
         let invalid = || {
@@ -327,7 +357,13 @@ impl Gateway {
             "{}-{n}",
             hex::encode(crate::checksum::Hashers::md5_of(&md5s))
         );
-        let checksum = composite_checksum(u.checksum_alg.as_deref(), &chosen);
+        let checksum = if u.checksum_type.as_deref() == Some(ChecksumType::FULL_OBJECT) {
+            let c = full_object_checksum(u.checksum_alg.as_deref(), &chosen);
+            check_full_object_checksum(i, c.as_ref())?;
+            c
+        } else {
+            composite_checksum(u.checksum_alg.as_deref(), &chosen)
+        };
         let entry = IndexEntry {
             v: VERSION,
             size: chosen.iter().map(|r| r.data.s).sum(),
@@ -452,7 +488,7 @@ impl Gateway {
                             owner: Some(owner(&u.owner)),
                             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                             checksum_algorithm: u.checksum_alg.clone().map(ChecksumAlgorithm::from),
-                            checksum_type: None,
+                            checksum_type: upload_checksum_type(&u),
                         });
                     }
                 }
@@ -545,9 +581,90 @@ impl Gateway {
             owner: Some(owner(&u.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: u.checksum_alg.clone().map(ChecksumAlgorithm::from),
+            checksum_type: upload_checksum_type(&u),
             ..Default::default()
         }))
     }
+}
+
+/// The checksum type of an upload with a checksum algorithm.
+fn upload_checksum_type(u: &UploadRecord) -> Option<ChecksumType> {
+    u.checksum_alg.as_ref()?;
+    Some(ChecksumType::from(
+        u.checksum_type
+            .clone()
+            .unwrap_or_else(|| ChecksumType::COMPOSITE.to_string()),
+    ))
+}
+
+/// Whether a new upload asks for a `FULL_OBJECT` checksum: explicitly (CRCs only), or
+/// implicitly for CRC64NVME, which S3 offers only as a full-object checksum.
+fn full_object_type(alg: Option<Alg>, kind: Option<&ChecksumType>) -> S3Result<bool> {
+    let kind = kind.map(|k| k.as_str().to_ascii_uppercase());
+    match (alg, kind.as_deref()) {
+        (None, None) => Ok(false),
+        (None, Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+        )),
+        (Some(a), None) => Ok(a == Alg::Crc64Nvme),
+        (Some(a), Some(ChecksumType::FULL_OBJECT)) if a.combinable() => Ok(true),
+        (Some(a), Some(ChecksumType::COMPOSITE)) if a != Alg::Crc64Nvme => Ok(false),
+        (Some(a), Some(k)) => Err(s3_error!(
+            InvalidRequest,
+            "The {k} checksum type cannot be used with the {} checksum algorithm.",
+            a.name().to_ascii_lowercase()
+        )),
+    }
+}
+
+/// The whole object's CRC from its parts' CRCs (S3's `FULL_OBJECT` type). Only when
+/// every part carries one of the upload's algorithm.
+fn full_object_checksum(asked: Option<&str>, parts: &[&PartRecord]) -> Option<StoredChecksum> {
+    let alg = Alg::parse(asked?)?;
+    let mut acc: Option<Vec<u8>> = None;
+    for p in parts {
+        let c = p.checksum.as_ref()?;
+        if c.alg != alg.name() {
+            return None;
+        }
+        let raw = unb64(&c.value)?;
+        acc = Some(match acc {
+            None => raw,
+            Some(a) => alg.crc_combine(&a, &raw, p.data.s)?,
+        });
+    }
+    Some(StoredChecksum {
+        alg: alg.name().to_string(),
+        value: b64(&acc?),
+        kind: ChecksumType::FULL_OBJECT.into(),
+    })
+}
+
+/// Checks a full-object checksum sent with CompleteMultipartUpload.
+fn check_full_object_checksum(
+    i: &CompleteMultipartUploadInput,
+    have: Option<&StoredChecksum>,
+) -> S3Result<()> {
+    let given = [
+        (Alg::Crc32, &i.checksum_crc32),
+        (Alg::Crc32c, &i.checksum_crc32c),
+        (Alg::Crc64Nvme, &i.checksum_crc64nvme),
+        (Alg::Sha1, &i.checksum_sha1),
+        (Alg::Sha256, &i.checksum_sha256),
+    ];
+    for (alg, v) in given {
+        let Some(v) = v else { continue };
+        let matches = have.is_some_and(|h| h.alg == alg.name() && h.value == v.trim());
+        if !matches {
+            return Err(s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum.",
+                alg.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// S3's composite checksum of a multipart object: the checksum of the concatenated

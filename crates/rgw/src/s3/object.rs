@@ -163,6 +163,7 @@ impl Gateway {
         let key = req.input.key.clone();
         let (caller, b) = self.owned_bucket(&req, &bucket).await?;
         let i = &mut req.input;
+        super::headers::check_storage_class(i.storage_class.as_ref())?;
         let stored = Stored::from_given(Given {
             content_type: i.content_type.take(),
             content_encoding: i.content_encoding.take(),
@@ -441,9 +442,11 @@ fn select(e: &IndexEntry, range: Option<&Range>, part: Option<i32>) -> S3Result<
         } else {
             Some(sizes.len() as i32)
         };
-        if e.parts.is_empty() {
+        if e.size == 0 {
             return Ok((None, count));
         }
+        // A single-part object's part 1 is the whole object, still answered as a
+        // range (206 with Content-Range), as S3 does.
         return Ok((Some((start, start + sizes[idx - 1])), count));
     }
     match range {
