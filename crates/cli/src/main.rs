@@ -454,16 +454,26 @@ enum ClusterCommand {
     },
     /// Stop every daemon of the local cluster
     Down {
-        /// Cluster directory
-        #[arg(long, value_name = "DIR", default_value = cmd_cluster::DEFAULT_DIR)]
-        dir: PathBuf,
+        /// Cluster directory [default: the directory of the cluster configuration
+        /// (`--conf`, `$CUTTLE_CONF`), else ./cluster]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Which daemons of the local cluster run
     Status {
-        /// Cluster directory
-        #[arg(long, value_name = "DIR", default_value = cmd_cluster::DEFAULT_DIR)]
-        dir: PathBuf,
+        /// Cluster directory [default: the directory of the cluster configuration
+        /// (`--conf`, `$CUTTLE_CONF`), else ./cluster]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
+}
+
+/// The local cluster directory: `--dir`, else the one holding the configuration file.
+fn cluster_dir(dir: Option<PathBuf>, conf: &std::path::Path) -> PathBuf {
+    dir.unwrap_or_else(|| match conf.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    })
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -536,8 +546,12 @@ async fn run(cli: Cli) -> Result<()> {
                 };
                 cmd_cluster::up(&ctx, &dir, sizes).await
             }
-            ClusterCommand::Down { dir } => cmd_cluster::down(&ctx, &dir).await,
-            ClusterCommand::Status { dir } => cmd_cluster::status(&ctx, &dir).await,
+            ClusterCommand::Down { dir } => {
+                cmd_cluster::down(&ctx, &cluster_dir(dir, &ctx.conf)).await
+            }
+            ClusterCommand::Status { dir } => {
+                cmd_cluster::status(&ctx, &cluster_dir(dir, &ctx.conf)).await
+            }
         },
         Command::User(cmd) => match cmd {
             UserCommand::Create {
@@ -640,6 +654,24 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cluster_down_and_status_default_to_the_configured_cluster() {
+        let conf = std::path::Path::new("/srv/campus/cuttle.toml");
+        assert_eq!(cluster_dir(None, conf), PathBuf::from("/srv/campus"));
+        assert_eq!(
+            cluster_dir(None, std::path::Path::new(ctx::DEFAULT_CONF)),
+            PathBuf::from(cmd_cluster::DEFAULT_DIR)
+        );
+        assert_eq!(
+            cluster_dir(Some(PathBuf::from("other")), conf),
+            PathBuf::from("other")
+        );
+        assert_eq!(
+            cluster_dir(None, std::path::Path::new("cuttle.toml")),
+            PathBuf::from(".")
+        );
     }
 
     #[test]
