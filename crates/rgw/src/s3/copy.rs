@@ -134,28 +134,13 @@ impl Gateway {
             value: v,
             kind: "FULL_OBJECT".into(),
         });
-        let etag = w.digests.etag();
-        let entry = IndexEntry {
-            v: VERSION,
-            size: w.segment.s,
-            etag: etag.clone(),
-            mtime_ms: records::now_ms(),
-            owner: caller.uid.to_string(),
-            content_type: stored.content_type,
-            headers: stored.headers,
-            meta: stored.meta,
-            checksum: checksum.clone(),
-            data: vec![w.segment.clone()],
-            parts: Vec::new(),
-        };
-        if let Err(e) = self.commit(&b, &key, &entry).await {
-            self.data.delete(std::slice::from_ref(&w.segment)).await;
-            return Err(e);
-        }
-        let f = ck_fields(checksum.as_ref());
+        let entry = self
+            .commit_written(&b, &key, &caller.uid, &w, stored, checksum)
+            .await?;
+        let f = ck_fields(entry.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(ETag::Strong(etag)),
+                e_tag: Some(ETag::Strong(entry.etag)),
                 last_modified: Some(ts(entry.mtime_ms)),
                 checksum_crc32: f.crc32,
                 checksum_crc32c: f.crc32c,

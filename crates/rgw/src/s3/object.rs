@@ -146,6 +146,37 @@ impl Gateway {
         Ok(())
     }
 
+    /// Commits freshly written data `w` as the object `key` (one segment, no parts);
+    /// if the commit fails the data is deleted, so nothing half-made stays behind.
+    pub(super) async fn commit_written(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+        owner: &str,
+        w: &Written,
+        stored: Stored,
+        checksum: Option<StoredChecksum>,
+    ) -> S3Result<IndexEntry> {
+        let entry = IndexEntry {
+            v: VERSION,
+            size: w.segment.s,
+            etag: w.digests.etag(),
+            mtime_ms: records::now_ms(),
+            owner: owner.to_string(),
+            content_type: stored.content_type,
+            headers: stored.headers,
+            meta: stored.meta,
+            checksum,
+            data: vec![w.segment.clone()],
+            parts: Vec::new(),
+        };
+        if let Err(e) = self.commit(b, key, &entry).await {
+            self.data.delete(std::slice::from_ref(&w.segment)).await;
+            return Err(e);
+        }
+        Ok(entry)
+    }
+
     /// Removes data in the background (its index entry is gone already).
     pub(super) fn drop_data(&self, segments: Vec<records::Segment>) {
         if segments.iter().all(|s| s.stripes() == 0) {
@@ -201,27 +232,12 @@ impl Gateway {
         let (w, ck) = self
             .store_body(&req, &b, body, req.input.content_length)
             .await?;
-        let etag = w.digests.etag();
-        let entry = IndexEntry {
-            v: VERSION,
-            size: w.segment.s,
-            etag: etag.clone(),
-            mtime_ms: records::now_ms(),
-            owner: caller.uid.to_string(),
-            content_type: stored.content_type,
-            headers: stored.headers,
-            meta: stored.meta,
-            checksum: ck.clone(),
-            data: vec![w.segment.clone()],
-            parts: Vec::new(),
-        };
-        if let Err(e) = self.commit(&b, &key, &entry).await {
-            self.data.delete(std::slice::from_ref(&w.segment)).await;
-            return Err(e);
-        }
-        let f = ck_fields(ck.as_ref());
+        let entry = self
+            .commit_written(&b, &key, &caller.uid, &w, stored, ck)
+            .await?;
+        let f = ck_fields(entry.checksum.as_ref());
         Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(ETag::Strong(etag)),
+            e_tag: Some(ETag::Strong(entry.etag)),
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,
@@ -247,30 +263,26 @@ impl Gateway {
         let i = &req.input;
         let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
         let e = self.entry(&b, &i.key).await?;
-        check_read(
+        let p = ReadPlan::new(
+            &e,
             &Conds {
                 if_match: i.if_match.as_ref(),
                 if_none_match: i.if_none_match.as_ref(),
                 if_modified_since: i.if_modified_since.as_ref(),
                 if_unmodified_since: i.if_unmodified_since.as_ref(),
             },
-            &e,
+            i.range.as_ref(),
+            i.part_number,
+            i.checksum_mode.as_ref(),
         )?;
-        let (span, parts_count) = select(&e, i.range.as_ref(), i.part_number)?;
-        let (start, end) = span.unwrap_or((0, e.size));
-        let whole = span.is_none();
-        let stream = sync_wrapper::SyncStream::new(self.data.read_range(&e.data, start, end));
+        let stream = sync_wrapper::SyncStream::new(self.data.read_range(&e.data, p.start, p.end));
         let o = out(&e);
-        let f = if whole && checksum_mode(i.checksum_mode.as_ref()) {
-            ck_fields(e.checksum.as_ref())
-        } else {
-            Default::default()
-        };
+        let f = p.checksums;
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             accept_ranges: Some("bytes".into()),
-            content_length: Some((end - start) as i64),
-            content_range: span.map(|(s, t)| format!("bytes {s}-{}/{}", t - 1, e.size)),
+            content_length: Some(p.length),
+            content_range: p.content_range,
             e_tag: Some(ETag::Strong(e.etag.clone())),
             last_modified: Some(ts(e.mtime_ms)),
             content_type: o.content_type,
@@ -280,7 +292,7 @@ impl Gateway {
             cache_control: o.cache_control,
             expires: o.expires,
             metadata: o.metadata,
-            parts_count,
+            parts_count: p.parts_count,
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,
@@ -298,27 +310,25 @@ impl Gateway {
         let i = &req.input;
         let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
         let e = self.entry(&b, &i.key).await?;
-        check_read(
+        let p = ReadPlan::new(
+            &e,
             &Conds {
                 if_match: i.if_match.as_ref(),
                 if_none_match: i.if_none_match.as_ref(),
                 if_modified_since: i.if_modified_since.as_ref(),
                 if_unmodified_since: i.if_unmodified_since.as_ref(),
             },
-            &e,
+            i.range.as_ref(),
+            i.part_number,
+            i.checksum_mode.as_ref(),
         )?;
-        let (span, parts_count) = select(&e, i.range.as_ref(), i.part_number)?;
-        let (start, end) = span.unwrap_or((0, e.size));
         let o = out(&e);
-        let f = if span.is_none() && checksum_mode(i.checksum_mode.as_ref()) {
-            ck_fields(e.checksum.as_ref())
-        } else {
-            Default::default()
-        };
+        let f = p.checksums;
+        let partial = p.content_range.is_some();
         let mut resp = S3Response::new(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
-            content_length: Some((end - start) as i64),
-            content_range: span.map(|(s, t)| format!("bytes {s}-{}/{}", t - 1, e.size)),
+            content_length: Some(p.length),
+            content_range: p.content_range,
             e_tag: Some(ETag::Strong(e.etag.clone())),
             last_modified: Some(ts(e.mtime_ms)),
             content_type: o.content_type,
@@ -328,7 +338,7 @@ impl Gateway {
             cache_control: o.cache_control,
             expires: o.expires,
             metadata: o.metadata,
-            parts_count,
+            parts_count: p.parts_count,
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,
@@ -337,7 +347,7 @@ impl Gateway {
             checksum_type: f.kind,
             ..Default::default()
         });
-        if span.is_some() {
+        if partial {
             resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
         }
         Ok(resp)
@@ -406,6 +416,47 @@ impl Gateway {
 
 fn checksum_mode(m: Option<&ChecksumMode>) -> bool {
     m.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+/// What a GET or HEAD of an entry answers with: the byte span, the part count for
+/// `partNumber` requests and the checksums to return (only for whole objects, when the
+/// client asked for them). Building it checks the conditional headers.
+struct ReadPlan {
+    start: u64,
+    end: u64,
+    /// Content-Length of the answer.
+    length: i64,
+    /// `bytes S-E/SIZE` for a partial answer (206).
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+    checksums: super::headers::CkFields,
+}
+
+impl ReadPlan {
+    fn new(
+        e: &IndexEntry,
+        conds: &Conds<'_>,
+        range: Option<&Range>,
+        part: Option<i32>,
+        mode: Option<&ChecksumMode>,
+    ) -> S3Result<ReadPlan> {
+        check_read(conds, e)?;
+        let (span, parts_count) = select(e, range, part)?;
+        let (start, end) = span.unwrap_or((0, e.size));
+        let checksums = if span.is_none() && checksum_mode(mode) {
+            ck_fields(e.checksum.as_ref())
+        } else {
+            Default::default()
+        };
+        Ok(ReadPlan {
+            start,
+            end,
+            length: (end - start) as i64,
+            content_range: span.map(|(s, t)| format!("bytes {s}-{}/{}", t - 1, e.size)),
+            parts_count,
+            checksums,
+        })
+    }
 }
 
 /// A byte span (`None`: the whole object) and the part count for `partNumber` requests.
