@@ -1,9 +1,11 @@
 //! Object I/O through a real 3-monitor, 3-OSD cluster: sizes round-trip byte for byte in
-//! the erasure-coded and the replicated pool; stat, attributes, omap, listing, delete.
+//! the erasure-coded and the replicated pool; stat, attributes, omap (with `omap_cmp`
+//! guards), listing, delete.
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
 use cuttle_client::{Cluster, ListCursor};
+use cuttle_proto as pb;
 use cuttle_tests::{cluster, pattern};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,6 +102,58 @@ async fn objects_round_trip_in_ec_and_replicated_pools() {
             .await
             .unwrap()
             .is_empty()
+    );
+    // omap_cmp guards a change: applied only while the entry still holds the value
+    // (or is absent), refused as a whole otherwise.
+    let cmp = |key: &'static [u8], value: Option<&'static [u8]>| pb::ObjectOp {
+        op: Some(pb::object_op::Op::OmapCmp(pb::OmapCmp {
+            key: b(key),
+            present: value.is_some(),
+            value: value.map(b).unwrap_or_default(),
+        })),
+    };
+    let set = |key: &'static [u8], value: &'static [u8]| pb::ObjectOp {
+        op: Some(pb::object_op::Op::OmapSet(pb::OmapSet {
+            entries: vec![pb::KeyValue {
+                key: b(key),
+                value: b(value),
+            }],
+        })),
+    };
+    rep.mutate("index", vec![cmp(b"b/x", Some(b"2")), set(b"b/x", b"20")])
+        .await
+        .unwrap();
+    let err = rep
+        .mutate("index", vec![cmp(b"b/x", Some(b"2")), set(b"b/x", b"21")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "compare_failed", "{err}");
+    let err = rep
+        .mutate("index", vec![cmp(b"b/y", None), set(b"b/y", b"30")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "compare_failed", "{err}");
+    rep.mutate("index", vec![cmp(b"new", None), set(b"new", b"1")])
+        .await
+        .unwrap();
+    // On a missing object every `present` compare fails and nothing is created.
+    let err = rep
+        .mutate("nobody", vec![cmp(b"k", Some(b"v")), set(b"k", b"w")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "compare_failed", "{err}");
+    assert!(rep.stat("nobody").await.is_err());
+    let got = rep
+        .omap_get("index", vec![b(b"b/x"), b(b"b/y"), b(b"new")])
+        .await
+        .unwrap();
+    assert_eq!(
+        got.into_iter().collect::<Vec<_>>(),
+        vec![
+            (b(b"b/x"), b(b"20")),
+            (b(b"b/y"), b(b"3")),
+            (b(b"new"), b(b"1"))
+        ]
     );
     let ec = client.pool("ec").await.unwrap();
     let err = ec

@@ -140,7 +140,12 @@ async fn a_lost_osd_is_rebuilt_elsewhere_and_a_wiped_disk_rejoins_by_backfill() 
     check_objects(&rep, &rep_objects).await;
 
     // Its disk is wiped and it comes back as a new OSD (the lowest free id again, as in
-    // Ceph): PGs move back onto it and it is backfilled.
+    // Ceph): PGs move back onto it and it is backfilled. Purging needs it down as well
+    // as out; the operator says so (`cuttle osd down 1`) rather than waiting for the
+    // monitors' heartbeat grace, which recovery may well outrun.
+    mon.set_osd_state(OsdId(1), pb::OsdStateChange::Down)
+        .await
+        .unwrap();
     mon.purge_osd(OsdId(1)).await.unwrap();
     let name = c.add_osd(Some("host1"), None).await.unwrap();
     assert_eq!(name, "osd.1", "the purged id is reused");

@@ -94,9 +94,10 @@ def test_presigned_url_expired(user, obj, shifted_clock):
     assert xml_error(data) == ("AccessDenied", "Request has expired")
 
 
-def test_presigned_url_expires_after_its_lifetime(user, obj):
+def test_presigned_url_expires_after_its_lifetime(user, obj, shifted_clock):
+    # Signed 5 s ago with a 1 s lifetime: expired, without waiting for it.
+    shifted_clock(-5)
     url = presign_get(v4(user), obj, 1)
-    time.sleep(2.5)
     status, data = fetch("GET", url)
     assert status == 403
     assert xml_error(data) == ("AccessDenied", "Request has expired")
@@ -232,20 +233,10 @@ def test_revoked_token_is_refused(user, obj):
     c = s3_client(created["token"], "x")
     assert c.get_object(Bucket=obj, Key="o")["Body"].read() == b"secret data"
     cuttle("user", "token", "revoke", "--uid", user.uid, "--id", created["id"])
-    # Gateways cache credentials briefly (2 s by default).
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            s3_client(created["token"], "x").get_object(Bucket=obj, Key="o")
-        except botocore.exceptions.ClientError as e:
-            r = e.response
-            assert (r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]) == (
-                "InvalidAccessKeyId",
-                403,
-            )
-            break
-        assert time.monotonic() < deadline, "revoked token still accepted"
-        time.sleep(0.5)
+    # Every gateway drops cached credentials before the revocation returns.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3_client(created["token"], "x").get_object(Bucket=obj, Key="o")
+    assert error_code(e) == ("InvalidAccessKeyId", 403)
     # The user's other credentials still work.
     assert user.client().get_object(Bucket=obj, Key="o")["Body"].read() == b"secret data"
 

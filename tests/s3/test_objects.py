@@ -589,3 +589,40 @@ def test_part_number_of_single_part_object(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.get_object(Bucket=bucket, Key="k", PartNumber=2)
     assert error_code(e) == ("InvalidPartNumber", 416)
+
+
+def test_concurrent_overwrites_acl_changes_and_deletes_leave_one_whole_object(user, bucket):
+    """Writers, ACL changes and deletes of one key race; every acknowledged state is
+    whole: afterwards the key holds exactly one writer's bytes (or nothing after the
+    last delete), never data another writer's replace removed."""
+    import concurrent.futures
+
+    bodies = {i: os.urandom(1000 + i) for i in range(24)}
+
+    def put(i):
+        c = user.client()
+        c.put_object(Bucket=bucket, Key="hot", Body=bodies[i])
+        c.put_object_acl(Bucket=bucket, Key="hot", ACL="public-read" if i % 2 else "private")
+        got = c.get_object(Bucket=bucket, Key="hot")["Body"].read()
+        assert got in bodies.values()
+
+    def put_tolerating_races(i):
+        try:
+            put(i)
+        except botocore.exceptions.ClientError as e:
+            # Another writer may delete between our PUT and our ACL change or GET.
+            assert error_code_of(e) == ("NoSuchKey", 404), e.response
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(put_tolerating_races, range(24)))
+        list(pool.map(lambda i: user.client().delete_object(Bucket=bucket, Key="hot") if i % 6 == 0 else put_tolerating_races(i), range(24)))
+    s3 = user.client()
+    s3.put_object(Bucket=bucket, Key="hot", Body=bodies[0])
+    assert s3.get_object(Bucket=bucket, Key="hot")["Body"].read() == bodies[0]
+    s3.delete_object(Bucket=bucket, Key="hot")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == []
+
+
+def error_code_of(e):
+    r = e.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]

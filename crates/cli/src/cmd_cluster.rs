@@ -37,7 +37,7 @@ pub struct DaemonRow {
 }
 
 fn daemon_table(rows: &[DaemonRow]) -> String {
-    let mut t = Table::new(&["NAME", "PID", "RUNNING", "ADDRESS", "LOG"]).right(1);
+    let mut t = Table::new(&["NAME", "PID", "RUNNING", "ADDRESS", "METRICS", "LOG"]).right(1);
     for r in rows {
         let s = &r.state;
         let running = match (s.running, r.started) {
@@ -49,6 +49,7 @@ fn daemon_table(rows: &[DaemonRow]) -> String {
             s.pid.map_or("-".to_string(), |p| p.to_string()),
             running,
             s.addr.clone(),
+            s.metrics.clone().unwrap_or_else(|| "-".to_string()),
             s.log.display().to_string(),
         ]);
     }
@@ -341,6 +342,7 @@ mod tests {
             pid,
             running,
             addr: "127.0.0.1:7000".into(),
+            metrics: None,
             log: PathBuf::from(format!("/c/{name}.log")),
         }
     }
@@ -348,26 +350,30 @@ mod tests {
     #[test]
     fn daemon_tables_mark_what_was_started() {
         let started = vec!["mon.b".to_string()];
+        let mut with_metrics = state("mon.b", Some(200), true);
+        with_metrics.metrics = Some("http://127.0.0.1:7001/metrics".into());
         let r = rows(
             vec![
                 state("mon.a", Some(10), true),
-                state("mon.b", Some(200), true),
+                with_metrics,
                 state("mon.c", None, false),
             ],
             Some(&started),
         );
         assert_eq!(
             daemon_table(&r),
-            "NAME   PID  RUNNING        ADDRESS         LOG\n\
-             mon.a   10  yes            127.0.0.1:7000  /c/mon.a.log\n\
-             mon.b  200  yes (started)  127.0.0.1:7000  /c/mon.b.log\n\
-             mon.c    -  no             127.0.0.1:7000  /c/mon.c.log\n"
+            "NAME   PID  RUNNING        ADDRESS         METRICS                        LOG\n\
+             mon.a   10  yes            127.0.0.1:7000  -                              /c/mon.a.log\n\
+             mon.b  200  yes (started)  127.0.0.1:7000  http://127.0.0.1:7001/metrics  /c/mon.b.log\n\
+             mon.c    -  no             127.0.0.1:7000  -                              /c/mon.c.log\n"
         );
         let json = serde_json::to_value(&r[1]).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"name": "mon.b", "pid": 200, "running": true,
-                               "addr": "127.0.0.1:7000", "log": "/c/mon.b.log", "started": true})
+                               "addr": "127.0.0.1:7000",
+                               "metrics": "http://127.0.0.1:7001/metrics",
+                               "log": "/c/mon.b.log", "started": true})
         );
         let plain =
             serde_json::to_value(&rows(vec![state("mon.a", None, false)], None)[0]).unwrap();

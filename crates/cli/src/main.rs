@@ -13,6 +13,7 @@
 //!   user ls | user info|rm|suspend|enable --uid U
 //!   user key add --uid U [--access-key A --secret-key S] | user key rm --uid U --access-key A
 //!   user token create|ls --uid U | user token revoke --uid U --id ID
+//!   gc list [--max N] | gc process [--include-all]
 //! ```
 //!
 //! Layout: this file parses arguments and dispatches; [`ctx`] resolves the
@@ -23,6 +24,7 @@
 
 mod cmd_bench;
 mod cmd_cluster;
+mod cmd_gc;
 mod cmd_object;
 mod cmd_osd;
 mod cmd_pg;
@@ -110,6 +112,9 @@ enum Command {
     /// Single objects of a pool (put, get, stat, ls, rm)
     #[command(subcommand, arg_required_else_help = true)]
     Object(ObjectCommand),
+    /// S3 gateways' queue of replaced object data awaiting removal
+    #[command(subcommand, arg_required_else_help = true)]
+    Gc(GcCommand),
     /// Throughput benchmark of a pool, like `rados bench`
     Bench {
         /// Pool to benchmark
@@ -333,6 +338,22 @@ struct CreateArgs {
     /// Fewest members that accept writes [default: the monitor's: k+1, or size-size/2]
     #[arg(long, value_name = "N")]
     min_size: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum GcCommand {
+    /// Queued data: when it is due, which bucket and key it belonged to, its size
+    List {
+        /// Most entries shown per queue shard
+        #[arg(long, default_value_t = 1000)]
+        max: u32,
+    },
+    /// Remove the data of due entries now
+    Process {
+        /// Also entries not yet due (reads of the replaced data may then fail)
+        #[arg(long)]
+        include_all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -579,6 +600,8 @@ async fn run(cli: Cli) -> Result<()> {
                 cmd_user::token_revoke(&ctx, &uid.uid, &id).await
             }
         },
+        Command::Gc(GcCommand::List { max }) => cmd_gc::list(&ctx, max).await,
+        Command::Gc(GcCommand::Process { include_all }) => cmd_gc::process(&ctx, include_all).await,
         Command::Object(cmd) => match cmd {
             ObjectCommand::Put { pool, name, file } => {
                 cmd_object::put(&ctx, &pool, &name, &file).await

@@ -143,12 +143,29 @@ fn cluster_up_status_down_and_up_again() {
     assert_eq!(names(&st["daemons"]), everyone, "{st}");
     assert!(all(&st["daemons"], "running", true), "{st}");
     assert!(st["daemons"][0].get("started").is_none(), "{st}");
+    let metrics_urls = st["daemons"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .filter(|d| {
+                    d["metrics"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("/metrics"))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        metrics_urls,
+        everyone.len(),
+        "every daemon serves metrics: {st}"
+    );
     let table = cuttle(&["cluster", "status", "--dir", d]).ok();
     assert!(table.contains("7 of 7 daemons running"), "{table}");
     let header: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "PID", "RUNNING", "ADDRESS", "LOG"],
+        ["NAME", "PID", "RUNNING", "ADDRESS", "METRICS", "LOG"],
         "{table}"
     );
     assert!(

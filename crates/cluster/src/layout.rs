@@ -91,6 +91,10 @@ pub struct LocalOsd {
     pub addr: String,
     /// Device size, bytes.
     pub size: u64,
+    /// Where it serves Prometheus metrics (`/metrics`); none for OSDs added before
+    /// metrics existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// How `cuttle cluster up` runs this cluster.
@@ -112,6 +116,9 @@ pub struct LocalSection {
     /// OSD heartbeat interval, milliseconds.
     #[serde(default = "default_hb")]
     pub osd_heartbeat_ms: u64,
+    /// Monitor name → address of its Prometheus metrics endpoint (`/metrics`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mon_metrics: BTreeMap<String, String>,
 }
 
 fn default_pg_num() -> u32 {
@@ -205,6 +212,8 @@ impl Layout {
             secret: &'a str,
             heartbeat_interval_ms: u64,
             monitors: &'a BTreeMap<String, String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metrics_addr: Option<&'a str>,
         }
         toml::to_string_pretty(&OsdFile {
             data_dir: dir.join(name),
@@ -215,6 +224,7 @@ impl Layout {
             secret: &self.secret,
             heartbeat_interval_ms: self.local.osd_heartbeat_ms,
             monitors: &self.monitors,
+            metrics_addr: osd.metrics.as_deref(),
         })
         .unwrap_or_default()
     }
@@ -228,6 +238,8 @@ impl Layout {
             fsid: Uuid,
             secret: &'a str,
             monitors: &'a BTreeMap<String, String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metrics_addr: Option<&'a str>,
             timing: &'a MonTiming,
         }
         toml::to_string_pretty(&MonFile {
@@ -236,6 +248,7 @@ impl Layout {
             fsid: self.fsid,
             secret: &self.secret,
             monitors: &self.monitors,
+            metrics_addr: self.local.mon_metrics.get(name).map(String::as_str),
             timing: &self.local.mon_timing,
         })
         .unwrap_or_default()

@@ -46,6 +46,8 @@ pub struct DaemonState {
     pub running: bool,
     /// Address it serves on.
     pub addr: String,
+    /// Its Prometheus metrics URL (`http://ADDR/metrics`), when it serves metrics.
+    pub metrics: Option<String>,
     /// Its log file.
     pub log: PathBuf,
 }
@@ -90,8 +92,13 @@ impl LocalCluster {
             source,
         })?;
         let mut monitors = BTreeMap::new();
+        let mut mon_metrics = BTreeMap::new();
         for name in MON_NAMES.iter().take(spec.mons) {
             monitors.insert(
+                name.to_string(),
+                format!("127.0.0.1:{}", process::free_port()?),
+            );
+            mon_metrics.insert(
                 name.to_string(),
                 format!("127.0.0.1:{}", process::free_port()?),
             );
@@ -104,6 +111,7 @@ impl LocalCluster {
                     host: format!("host{i}"),
                     addr: format!("127.0.0.1:{}", process::free_port()?),
                     size: spec.osd_size,
+                    metrics: Some(format!("127.0.0.1:{}", process::free_port()?)),
                 },
             );
         }
@@ -117,6 +125,7 @@ impl LocalCluster {
                 default_pools: spec.default_pools,
                 pg_num: spec.pg_num,
                 osd_heartbeat_ms: spec.osd_heartbeat_ms,
+                mon_metrics,
             },
         };
         layout.save(dir)?;
@@ -245,6 +254,21 @@ impl LocalCluster {
         }
     }
 
+    /// The address a daemon serves Prometheus metrics on, if it does.
+    pub fn metrics_addr(&self, name: &str) -> Option<String> {
+        match name.split_once('.') {
+            Some(("mon", id)) => self.layout.local.mon_metrics.get(id).cloned(),
+            Some(("osd", _)) => self
+                .layout
+                .local
+                .osds
+                .get(name)
+                .and_then(|o| o.metrics.clone()),
+            Some(("rgw", _)) => self.rgw_metrics_addr(name),
+            _ => None,
+        }
+    }
+
     fn reap(&self) {
         if let Ok(mut children) = self.children.lock() {
             children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
@@ -261,6 +285,9 @@ impl LocalCluster {
             pid,
             running: pid.is_some_and(|p| process::alive(p, bin)),
             addr: self.addr_of(name),
+            metrics: self
+                .metrics_addr(name)
+                .map(|a| format!("http://{a}/metrics")),
             log: self.logfile(name),
         })
     }
@@ -424,10 +451,17 @@ impl LocalCluster {
                 })?;
             }
         }
+        // Metrics like the cluster's other OSDs (clusters made before metrics have none).
+        let metrics = if self.layout.local.osds.values().any(|o| o.metrics.is_some()) {
+            Some(format!("127.0.0.1:{}", process::free_port()?))
+        } else {
+            None
+        };
         let osd = LocalOsd {
             host,
             addr: format!("127.0.0.1:{}", process::free_port()?),
             size,
+            metrics,
         };
         let config = self.layout.osd_config(&self.dir, &name, &osd);
         self.layout.local.osds.insert(name.clone(), osd);

@@ -92,6 +92,9 @@ pub struct MonConfig {
     /// Timers.
     #[serde(default)]
     pub timing: Timing,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` (`host:port`); off when absent.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
 }
 
 impl MonConfig {
@@ -136,6 +139,12 @@ impl MonConfig {
             {
                 return bad(format!("monitor {name} address {addr:?} is not host:port"));
             }
+        }
+        if let Some(m) = &self.metrics_addr
+            && m.rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            return bad(format!("metrics_addr {m:?} is not host:port"));
         }
         let t = &self.timing;
         if t.election_timeout_min_ms <= t.raft_heartbeat_ms
@@ -209,6 +218,7 @@ mod tests {
             secret: Some(ClusterSecret::generate().to_hex()),
             secret_file: None,
             timing: Timing::default(),
+            metrics_addr: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub struct RunningMon {
     pub node: Arc<MonNode>,
     /// The address the server listens on.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when `metrics_addr` is set.
+    pub metrics_addr: Option<SocketAddr>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -176,7 +178,7 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
         .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, ServerAuth::new(secret));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = cuttle_rpc::channel::incoming(listener);
     let server_stop = stop.clone();
     tasks.spawn(async move {
         let r = cuttle_rpc::channel::server()
@@ -190,10 +192,25 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
     });
     tasks.spawn(tasks::pinger(node.clone(), stop.clone()));
     tasks.spawn(tasks::failure_detector(node.clone(), stop.clone()));
+    let metrics_addr = match &config.metrics_addr {
+        Some(a) => {
+            let exporter = crate::metrics::exporter(node.clone());
+            match cuttle_metrics::spawn(a, exporter, stop.clone(), &tasks).await {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    // Metrics never stop a monitor: it serves on without them.
+                    tracing::error!("metrics disabled: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     tracing::info!(name = %config.name, %addr, raft_id, "monitor started");
     Ok(RunningMon {
         node,
         addr,
+        metrics_addr,
         stop,
         tasks,
     })

@@ -9,6 +9,7 @@
 //! - [`node`]: one running monitor and its leader-local soft state;
 //! - [`service`]: the gRPC service (routing, forwarding, error codes);
 //! - [`tasks`]: peer pings and the OSD failure detector;
+//! - [`metrics`]: the Prometheus metrics served on `metrics_addr`;
 //! - [`config`], [`daemon`]: configuration and start/stop.
 //!
 //! Writes go through Raft on the leader; a follower forwards them once. A write that
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod daemon;
 pub mod health;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod service;

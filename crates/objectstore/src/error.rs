@@ -152,6 +152,15 @@ pub enum StoreError {
         /// Cluster recorded on the device.
         fsid: Uuid,
     },
+    /// mkfs refuses a device whose first block holds something other than a Cuttle
+    /// superblock (a partition table, another file system) without `force`.
+    #[error(
+        "{path} holds data that is not a Cuttle store (a partition table or another file system?); refusing to format it. If it is really unused, zero its first MiB (dd if=/dev/zero of={path} bs=1M count=1 oflag=direct) or format with --force"
+    )]
+    ForeignData {
+        /// Device path.
+        path: PathBuf,
+    },
     /// The metadata database and the data device do not belong together.
     #[error("metadata in {db} belongs to device {db_uuid}, but the data device is {dev_uuid}")]
     MetadataMismatch {
@@ -201,6 +210,7 @@ impl StoreError {
             StoreError::WrongCluster { .. } => "wrong_cluster",
             StoreError::WrongOsd { .. } => "wrong_osd",
             StoreError::AlreadyFormatted { .. } => "already_formatted",
+            StoreError::ForeignData { .. } => "foreign_data",
             StoreError::MetadataMismatch { .. } => "metadata_mismatch",
             StoreError::MetaDir { .. } => "metadata_dir_error",
             StoreError::Failed(_) => "store_failed",

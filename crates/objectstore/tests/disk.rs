@@ -194,6 +194,47 @@ async fn wrong_and_foreign_devices_are_refused() {
         );
     }
 
+    // mkfs formats a blank device but refuses one holding someone else's data (here
+    // random bytes; a partition table or a file system alike) unless forced.
+    let mkfs_at = |path: std::path::PathBuf, meta: std::path::PathBuf, force: bool| {
+        let config = disk.config.clone();
+        async move {
+            DiskStore::mkfs(
+                &path,
+                &meta,
+                &MkfsOptions {
+                    osd_id: 5,
+                    fsid: Uuid::new_v4(),
+                    device_uuid: Uuid::new_v4(),
+                    create_size: None,
+                    force,
+                },
+                &config,
+            )
+            .await
+        }
+    };
+    let random = disk.dir.path().join("random");
+    let refused = mkfs_at(random.clone(), disk.dir.path().join("meta-r"), false).await;
+    assert!(
+        matches!(refused, Err(StoreError::ForeignData { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read(&random).unwrap(),
+        pattern(9, 32 * MIB as usize),
+        "a refused mkfs writes nothing"
+    );
+    let forced = mkfs_at(random, disk.dir.path().join("meta-f"), true).await;
+    forced.unwrap().close().await;
+    let zeros = mkfs_at(
+        disk.dir.path().join("zeros"),
+        disk.dir.path().join("meta-z"),
+        false,
+    )
+    .await;
+    zeros.unwrap().close().await;
+
     // A damaged superblock (bit flip inside it) is reported as such.
     {
         let mut f = std::fs::OpenOptions::new()

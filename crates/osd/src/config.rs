@@ -80,6 +80,9 @@ pub struct OsdConfig {
     /// Seconds between deep scrubs of each PG (0 disables periodic deep scrubs).
     #[serde(default = "default_deep_scrub")]
     pub deep_scrub_interval_secs: u64,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` (`host:port`); off when absent.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
 }
 
 fn default_heartbeat_ms() -> u64 {

@@ -64,6 +64,8 @@ pub struct RunningOsd {
     pub osd: Arc<Osd>,
     /// Where it serves.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when `metrics_addr` is set.
+    pub metrics_addr: Option<SocketAddr>,
     _watcher: MapWatcher,
 }
 
@@ -194,7 +196,7 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
         .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, ServerAuth::new(secret));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = cuttle_rpc::channel::incoming(listener);
     let server_stop = stop.clone();
     tasks.spawn(async move {
         let r = cuttle_rpc::channel::server()
@@ -222,9 +224,24 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
     ));
     tasks.spawn(tasks::maintain(osd.clone()));
     tasks.spawn(tasks::remove_strays(osd.clone(), Duration::from_secs(10)));
+    let metrics_addr = match &config.metrics_addr {
+        Some(a) => {
+            let exporter = crate::metrics::exporter(osd.clone());
+            match cuttle_metrics::spawn(a, exporter, osd.stop.clone(), &osd.tasks).await {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    // Metrics never stop an OSD: it serves on without them.
+                    tracing::error!("metrics disabled: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     Ok(RunningOsd {
         osd,
         addr,
+        metrics_addr,
         _watcher: watcher,
     })
 }

@@ -38,6 +38,14 @@ pub enum OsdError {
     /// Exclusive create of an existing object.
     #[error("object {0:?} already exists")]
     Exists(String),
+    /// An `omap_cmp` precondition did not hold; nothing was applied.
+    #[error("object {object:?}: omap entry {key:?} did not compare equal; nothing was applied")]
+    CompareFailed {
+        /// The object.
+        object: String,
+        /// The entry compared.
+        key: String,
+    },
     /// The operation needs a replicated pool.
     #[error("{0} is only supported on replicated pools")]
     NeedsReplicatedPool(&'static str),
@@ -89,6 +97,7 @@ impl OsdError {
             OsdError::PgInactive { .. } => "pg_inactive",
             OsdError::NoSuchObject(_) => "no_such_object",
             OsdError::Exists(_) => "exists",
+            OsdError::CompareFailed { .. } => "compare_failed",
             OsdError::NeedsReplicatedPool(_) => "needs_replicated_pool",
             OsdError::BadRequest(_) => "bad_request",
             OsdError::Ec(_) => "ec_error",
@@ -113,7 +122,9 @@ impl OsdError {
             | OsdError::NotActive(_)
             | OsdError::Peer { .. } => Code::Unavailable,
             OsdError::Exists(_) => Code::AlreadyExists,
-            OsdError::NeedsReplicatedPool(_) => Code::FailedPrecondition,
+            OsdError::NeedsReplicatedPool(_) | OsdError::CompareFailed { .. } => {
+                Code::FailedPrecondition
+            }
             OsdError::BadRequest(_) => Code::InvalidArgument,
             OsdError::Ec(_) | OsdError::Unrecoverable { .. } => Code::DataLoss,
         };

@@ -12,6 +12,7 @@
 //! - [`primary`]: client operations on the primary; [`recovery`]: peering and recovery;
 //!   [`scrub`]: scrub, deep scrub and repair; [`stray`]: deleting shards moved away;
 //! - [`service`]: the gRPC service; [`tasks`]: map, heartbeats, maintenance;
+//! - [`metrics`]: the Prometheus metrics served on `metrics_addr`;
 //! - [`config`], [`daemon`]: configuration and start/stop.
 //!
 //! Must not depend on the monitor or gateway crates: it talks to monitors through
@@ -22,6 +23,7 @@ pub mod daemon;
 pub mod error;
 pub mod members;
 pub mod meta;
+pub mod metrics;
 pub mod osd;
 pub mod peers;
 pub mod pg;

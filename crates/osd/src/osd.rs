@@ -59,6 +59,8 @@ pub struct Osd {
     pub recovery_bytes_per_sec: u64,
     /// Seconds between scrubs and between deep scrubs of a PG.
     pub scrub_intervals: (u64, u64),
+    /// Counters and latency histograms (served on `metrics_addr`).
+    pub metrics: crate::metrics::OsdMetrics,
     me: std::sync::Weak<Osd>,
 }
 
@@ -108,6 +110,7 @@ impl Osd {
                 tunables.scrub_interval_secs,
                 tunables.deep_scrub_interval_secs,
             ),
+            metrics: crate::metrics::OsdMetrics::default(),
             me,
         }
     }

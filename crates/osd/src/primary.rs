@@ -18,15 +18,23 @@ use crate::osd::Osd;
 use crate::pg::{Pg, PgState, shard_collection};
 use crate::shard::ShardWrite;
 
+/// Client operations turned into what every member applies, plus the primary's
+/// preconditions.
+struct MemberOps {
+    sub: Vec<pb::SubOp>,
+    data: Option<Bytes>,
+    remove: bool,
+    exclusive: bool,
+    compares: Vec<pb::OmapCmp>,
+}
+
 /// Converts client operations to member operations, checking them against the pool.
-fn member_ops(
-    st: &PgState,
-    ops: &[pb::ObjectOp],
-) -> OsdResult<(Vec<pb::SubOp>, Option<Bytes>, bool, bool)> {
+fn member_ops(st: &PgState, ops: &[pb::ObjectOp]) -> OsdResult<MemberOps> {
     let mut sub = Vec::new();
     let mut data = None;
     let mut remove = false;
     let mut exclusive = false;
+    let mut compares = Vec::new();
     for op in ops {
         let o = match &op.op {
             Some(pb::object_op::Op::WriteFull(d)) => {
@@ -42,6 +50,13 @@ fn member_ops(
             }
             Some(pb::object_op::Op::CreateExclusive(_)) => {
                 exclusive = true;
+                continue;
+            }
+            Some(pb::object_op::Op::OmapCmp(c)) => {
+                if st.is_ec() {
+                    return Err(OsdError::NeedsReplicatedPool("omap"));
+                }
+                compares.push(c.clone());
                 continue;
             }
             Some(pb::object_op::Op::SetXattr(kv)) => pb::sub_op::Op::SetXattr(kv.clone()),
@@ -68,7 +83,13 @@ fn member_ops(
         };
         sub.push(pb::SubOp { op: Some(o) });
     }
-    Ok((sub, data, remove, exclusive))
+    Ok(MemberOps {
+        sub,
+        data,
+        remove,
+        exclusive,
+        compares,
+    })
 }
 
 impl Osd {
@@ -91,6 +112,44 @@ impl Osd {
         }
     }
 
+    /// Checks `omap_cmp` preconditions against the primary's copy (the PG's state lock
+    /// is held, so nothing changes between the check and the write).
+    async fn check_omap_compares(
+        &self,
+        pg: &Pg,
+        st: &PgState,
+        object: &str,
+        exists: bool,
+        compares: &[pb::OmapCmp],
+    ) -> OsdResult<()> {
+        let have: BTreeMap<Bytes, Bytes> = if exists {
+            let pos = st.my_pos.ok_or(OsdError::NotActive(pg.id))?;
+            let keys: Vec<Bytes> = compares.iter().map(|c| c.key.clone()).collect();
+            self.shards
+                .store()
+                .omap_get(&shard_collection(pg.id, st, pos), object, &keys)
+                .await
+                .map_err(OsdError::Store)?
+                .into_iter()
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        for c in compares {
+            let holds = match have.get(&c.key) {
+                Some(v) => c.present && *v == c.value,
+                None => !c.present,
+            };
+            if !holds {
+                return Err(OsdError::CompareFailed {
+                    object: object.to_string(),
+                    key: String::from_utf8_lossy(&c.key).into_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Applies client operations to one object on every usable member.
     pub async fn mutate(
         &self,
@@ -105,7 +164,13 @@ impl Osd {
         if !st.is_active() {
             return Err(OsdError::NotActive(pg.id));
         }
-        let (sub, data, remove, exclusive) = member_ops(&st, ops)?;
+        let MemberOps {
+            sub,
+            data,
+            remove,
+            exclusive,
+            compares,
+        } = member_ops(&st, ops)?;
         let members = st.usable_members();
         let min = st.pool.min_size as usize;
         if members.len() < min {
@@ -121,6 +186,10 @@ impl Osd {
         }
         if remove && current.is_none() {
             return Err(OsdError::NoSuchObject(object.to_string()));
+        }
+        if !compares.is_empty() {
+            self.check_omap_compares(pg, &st, object, current.is_some(), &compares)
+                .await?;
         }
         let object_size = match (&data, &current) {
             (Some(d), _) => d.len() as u64,

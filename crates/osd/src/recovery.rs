@@ -218,6 +218,8 @@ impl Osd {
                     Ok(Recovered::Done(bytes)) => {
                         pg.progress.bytes_done.fetch_add(bytes, Ordering::Relaxed);
                         pg.progress.objects_done.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.recovered_bytes.inc_by(bytes);
+                        self.metrics.recovered_objects.inc();
                         drop(st);
                         self.throttle(bytes, started).await;
                     }

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::error::OsdError;
 use crate::members::from_request;
 use crate::meta;
+use crate::metrics::OpKind;
 use crate::osd::Osd;
 use crate::pg::{Pg, RETIRED};
 use crate::watch::{EventSender, WATCH_QUEUE, Watches};
@@ -32,6 +33,18 @@ impl OsdService {
             osd,
             watches: Arc::new(Watches::default()),
         }
+    }
+
+    /// Runs one operation, counting it and timing it.
+    async fn timed<T>(
+        &self,
+        op: OpKind,
+        f: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let started = Instant::now();
+        let r = f.await;
+        self.osd.metrics.record(op, started, r.is_ok());
+        r
     }
 
     /// Serves one watch until the watcher goes away, the PG's interval changes (the
@@ -147,107 +160,138 @@ impl OsdRpc for OsdService {
         &self,
         req: Request<pb::MutateRequest>,
     ) -> Result<Response<pb::MutateReply>, Status> {
-        let r = req.into_inner();
-        let pg = self
-            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
-            .await?;
-        let v = self.osd.mutate(&pg, &r.object, &r.ops).await?;
-        Ok(Response::new(pb::MutateReply {
-            version: Some(v.into()),
-        }))
+        self.timed(OpKind::Mutate, async move {
+            let r = req.into_inner();
+            let pg = self
+                .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+                .await?;
+            let v = self.osd.mutate(&pg, &r.object, &r.ops).await?;
+            let written: usize = r
+                .ops
+                .iter()
+                .map(|op| match &op.op {
+                    Some(pb::object_op::Op::WriteFull(data)) => data.len(),
+                    _ => 0,
+                })
+                .sum();
+            self.osd.metrics.bytes_written.inc_by(written as u64);
+            Ok(Response::new(pb::MutateReply {
+                version: Some(v.into()),
+            }))
+        })
+        .await
     }
 
     async fn read(&self, req: Request<pb::ReadRequest>) -> Result<Response<pb::ReadReply>, Status> {
-        let r = req.into_inner();
-        let pg = self
-            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
-            .await?;
-        let (data, size, v) = self.osd.read(&pg, &r.object, r.offset, r.length).await?;
-        Ok(Response::new(pb::ReadReply {
-            data,
-            size,
-            version: Some(v.into()),
-        }))
+        self.timed(OpKind::Read, async move {
+            let r = req.into_inner();
+            let pg = self
+                .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+                .await?;
+            let (data, size, v) = self.osd.read(&pg, &r.object, r.offset, r.length).await?;
+            self.osd.metrics.bytes_read.inc_by(data.len() as u64);
+            Ok(Response::new(pb::ReadReply {
+                data,
+                size,
+                version: Some(v.into()),
+            }))
+        })
+        .await
     }
 
     async fn stat(&self, req: Request<pb::StatRequest>) -> Result<Response<pb::StatReply>, Status> {
-        let r = req.into_inner();
-        let pg = self
-            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
-            .await?;
-        let (size, v, xattrs) = self.osd.stat(&pg, &r.object).await?;
-        Ok(Response::new(pb::StatReply {
-            size,
-            version: Some(v.into()),
-            xattrs: kv(xattrs
-                .into_iter()
-                .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
-        }))
+        self.timed(OpKind::Stat, async move {
+            let r = req.into_inner();
+            let pg = self
+                .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+                .await?;
+            let (size, v, xattrs) = self.osd.stat(&pg, &r.object).await?;
+            Ok(Response::new(pb::StatReply {
+                size,
+                version: Some(v.into()),
+                xattrs: kv(xattrs
+                    .into_iter()
+                    .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
+            }))
+        })
+        .await
     }
 
     async fn omap_get(
         &self,
         req: Request<pb::OmapGetRequest>,
     ) -> Result<Response<pb::OmapGetReply>, Status> {
-        let r = req.into_inner();
-        let pg = self
-            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
-            .await?;
-        let (entries, more) = self.osd.omap_get(&pg, &r).await?;
-        Ok(Response::new(pb::OmapGetReply {
-            entries: kv(entries),
-            more,
-        }))
+        self.timed(OpKind::OmapGet, async move {
+            let r = req.into_inner();
+            let pg = self
+                .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+                .await?;
+            let (entries, more) = self.osd.omap_get(&pg, &r).await?;
+            Ok(Response::new(pb::OmapGetReply {
+                entries: kv(entries),
+                more,
+            }))
+        })
+        .await
     }
 
     async fn list(&self, req: Request<pb::ListRequest>) -> Result<Response<pb::ListReply>, Status> {
-        let r = req.into_inner();
-        let pg = self.primary(r.pg.as_ref(), r.epoch, None).await?;
-        let (names, more) = self.osd.list(&pg, &r.after, r.max).await?;
-        Ok(Response::new(pb::ListReply { names, more }))
+        self.timed(OpKind::List, async move {
+            let r = req.into_inner();
+            let pg = self.primary(r.pg.as_ref(), r.epoch, None).await?;
+            let (names, more) = self.osd.list(&pg, &r.after, r.max).await?;
+            Ok(Response::new(pb::ListReply { names, more }))
+        })
+        .await
     }
 
     async fn sub_write(
         &self,
         req: Request<pb::SubWriteRequest>,
     ) -> Result<Response<pb::SubWriteReply>, Status> {
-        let r = req.into_inner();
-        let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
-        self.osd.shards.apply(&coll, from_request(r)).await?;
-        Ok(Response::new(pb::SubWriteReply {}))
+        self.timed(OpKind::SubWrite, async move {
+            let r = req.into_inner();
+            let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
+            self.osd.shards.apply(&coll, from_request(r)).await?;
+            Ok(Response::new(pb::SubWriteReply {}))
+        })
+        .await
     }
 
     async fn sub_read(
         &self,
         req: Request<pb::SubReadRequest>,
     ) -> Result<Response<pb::SubReadReply>, Status> {
-        let r = req.into_inner();
-        let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
-        match self
-            .osd
-            .shards
-            .read(&coll, &r.object, r.offset, r.length, r.full_state)
-            .await
-        {
-            Ok(s) => Ok(Response::new(pb::SubReadReply {
-                data: s.data,
-                object_size: s.object_size,
-                version: Some(s.version.into()),
-                xattrs: kv(s
-                    .xattrs
-                    .into_iter()
-                    .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
-                omap: kv(s.omap),
-                corrupt: false,
-            })),
-            Err(OsdError::Store(StoreError::Checksum { .. })) => {
-                Ok(Response::new(pb::SubReadReply {
-                    corrupt: true,
-                    ..Default::default()
-                }))
+        self.timed(OpKind::SubRead, async move {
+            let r = req.into_inner();
+            let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
+            match self
+                .osd
+                .shards
+                .read(&coll, &r.object, r.offset, r.length, r.full_state)
+                .await
+            {
+                Ok(s) => Ok(Response::new(pb::SubReadReply {
+                    data: s.data,
+                    object_size: s.object_size,
+                    version: Some(s.version.into()),
+                    xattrs: kv(s
+                        .xattrs
+                        .into_iter()
+                        .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
+                    omap: kv(s.omap),
+                    corrupt: false,
+                })),
+                Err(OsdError::Store(StoreError::Checksum { .. })) => {
+                    Ok(Response::new(pb::SubReadReply {
+                        corrupt: true,
+                        ..Default::default()
+                    }))
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        }
+        })
+        .await
     }
 
     async fn pg_query(
@@ -323,16 +367,19 @@ impl OsdRpc for OsdService {
         &self,
         req: Request<pb::NotifyRequest>,
     ) -> Result<Response<pb::NotifyReply>, Status> {
-        let r = req.into_inner();
-        let pg = self
-            .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
-            .await?;
-        let wait = std::time::Duration::from_millis(u64::from(r.timeout_ms.max(1)));
-        let out = self.watches.notify(pg.id, &r.object, r.payload, wait).await;
-        Ok(Response::new(pb::NotifyReply {
-            acked: out.acked,
-            timed_out: out.timed_out,
-        }))
+        self.timed(OpKind::Notify, async move {
+            let r = req.into_inner();
+            let pg = self
+                .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
+                .await?;
+            let wait = std::time::Duration::from_millis(u64::from(r.timeout_ms.max(1)));
+            let out = self.watches.notify(pg.id, &r.object, r.payload, wait).await;
+            Ok(Response::new(pb::NotifyReply {
+                acked: out.acked,
+                timed_out: out.timed_out,
+            }))
+        })
+        .await
     }
 
     async fn bench(

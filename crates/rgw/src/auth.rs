@@ -1,8 +1,10 @@
 //! Who is calling: s3s's signature checks get secrets from [`KeypairAuth`]; the
 //! [`Gatekeeper`] access hook turns the verified access key (or a token identity set
 //! by the token layer, see [`crate::front`]) into a [`Caller`] in the request's
-//! extensions, refuses anonymous requests and suspended users. Lookups go through
-//! [`AuthCache`] (short TTL; issue 8 adds cross-gateway invalidation).
+//! extensions, and refuses unknown keys and suspended users. Unsigned requests pass
+//! without a caller: the operations treat them as anonymous and give them what the
+//! AllUsers group was granted ([`crate::acl`]). Lookups go through [`AuthCache`],
+//! kept coherent across gateways by [`crate::coherence`].
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -186,7 +188,8 @@ impl S3Access for Gatekeeper {
             return Ok(());
         }
         let Some(cred) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+            // Anonymous: each operation checks what AllUsers may do.
+            return Ok(());
         };
         let ak = cred.access_key.clone();
         let uid = match self.cache.key(&ak).await {

@@ -120,6 +120,16 @@ pub struct RgwConfig {
     /// Create this user at start if missing.
     #[serde(default)]
     pub bootstrap_admin: Option<BootstrapUser>,
+    /// Replaced or deleted object data is removed this long after it was unlinked,
+    /// seconds (reads that started before may still be streaming it).
+    #[serde(default = "default_gc_delay")]
+    pub gc_delay_secs: u64,
+    /// How often each gateway removes due data, seconds.
+    #[serde(default = "default_gc_interval")]
+    pub gc_interval_secs: u64,
+    /// Serve Prometheus metrics on `http://ADDR/metrics`; off when absent.
+    #[serde(default)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 fn default_region() -> String {
@@ -142,6 +152,12 @@ fn default_budget() -> u64 {
 }
 fn default_cache_ttl() -> u64 {
     2000
+}
+fn default_gc_delay() -> u64 {
+    900
+}
+fn default_gc_interval() -> u64 {
+    60
 }
 
 impl RgwConfig {

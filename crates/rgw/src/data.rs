@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::checksum::{Alg, Digests, Hashers};
-use crate::error::{RgwError, is_not_found};
+use crate::error::RgwError;
 use crate::records::Segment;
 
 /// Budget unit: 1 KiB.
@@ -173,20 +173,7 @@ impl DataStore {
 
     /// Removes the stripes of segments (best effort: leftovers are only garbage).
     pub async fn delete(&self, segments: &[Segment]) {
-        let names: Vec<String> = segments
-            .iter()
-            .flat_map(|s| (0..s.stripes()).map(|n| s.stripe_name(n)))
-            .collect();
-        let io = &self.io;
-        futures::stream::iter(names)
-            .for_each_concurrent(8, |name| async move {
-                if let Err(e) = io.remove(&name).await
-                    && !is_not_found(&e)
-                {
-                    tracing::warn!(object = %name, "removing a stripe failed (left as garbage): {e}");
-                }
-            })
-            .await;
+        crate::gc::remove_stripes(&self.io, segments).await;
     }
 
     /// Bytes `[start, end)` of the data made of `segments`, as a stream.

@@ -2,6 +2,7 @@
 //! records, user administration). The S3 layer maps each variant to one S3 error code
 //! in `s3::errors`; the CLI prints them with their stable [`RgwError::code`].
 
+use bytes::Bytes;
 use cuttle_client::ClientError;
 
 /// Why a gateway storage or administration operation failed.
@@ -34,6 +35,12 @@ pub enum RgwError {
     /// No such user.
     #[error("no user {0:?}")]
     NoSuchUser(String),
+    /// An e-mail address belongs to another user already.
+    #[error("e-mail address {0:?} is already used by another user")]
+    EmailExists(String),
+    /// An e-mail address is not acceptable.
+    #[error("invalid e-mail address {0:?}")]
+    InvalidEmail(String),
     /// An access key is taken.
     #[error("access key {0:?} is already in use")]
     KeyExists(String),
@@ -77,6 +84,8 @@ impl RgwError {
             RgwError::UserExists(_) => "user_exists",
             RgwError::NoSuchUser(_) => "no_such_user",
             RgwError::KeyExists(_) => "key_exists",
+            RgwError::EmailExists(_) => "email_exists",
+            RgwError::InvalidEmail(_) => "invalid_email",
             RgwError::InvalidCredential { .. } => "invalid_credential",
             RgwError::NoSuchKey(_) => "no_such_key",
             RgwError::NoSuchToken(_) => "no_such_token",
@@ -104,6 +113,24 @@ pub fn is_not_found(e: &ClientError) -> bool {
 /// Whether a cluster error means an exclusive create found the object.
 pub fn is_exists(e: &ClientError) -> bool {
     matches!(e, ClientError::Refused { code, .. } if code == "exists")
+}
+
+/// Whether a cluster error means an `omap_cmp` guard did not hold.
+pub fn is_compare_failed(e: &ClientError) -> bool {
+    matches!(e, ClientError::Refused { code, .. } if code == "compare_failed")
+}
+
+/// An `omap_cmp` guard: the entry `key` must hold `value` (or be absent).
+pub fn omap_cmp(key: Bytes, value: Option<Bytes>) -> cuttle_proto::ObjectOp {
+    cuttle_proto::ObjectOp {
+        op: Some(cuttle_proto::object_op::Op::OmapCmp(
+            cuttle_proto::OmapCmp {
+                key,
+                present: value.is_some(),
+                value: value.unwrap_or_default(),
+            },
+        )),
+    }
 }
 
 /// Result of gateway storage operations.

@@ -111,6 +111,14 @@ fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
 }
 
 /// Percent-decoding (`+` stays `+`, as S3 signs it).
+/// Whether the query string has the parameter `key` (`?acl`, `?acl=`).
+fn has_query_key(uri: &Uri, key: &str) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == key)
+    })
+}
+
 fn urlencoding_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -230,6 +238,7 @@ impl Front {
         let id = crate::names::new_request_id();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let acl_put = method == http::Method::PUT && has_query_key(req.uri(), "acl");
         let start = std::time::Instant::now();
         let mut resp = match self.prepare(req, &id).await {
             Ok(req) => match self.s3.call(req).await {
@@ -241,6 +250,16 @@ impl Front {
             },
             Err(e) => error_response(e),
         };
+        // s3s calls an unparsable body MalformedXML; for an ACL S3 says MalformedACLError.
+        if acl_put
+            && resp.status() == http::StatusCode::BAD_REQUEST
+            && resp
+                .body()
+                .bytes()
+                .is_some_and(|b| b.windows(25).any(|w| w == b"<Code>MalformedXML</Code>"))
+        {
+            resp = error_response(crate::s3::malformed_acl());
+        }
         // s3s answers every HeadObject with 200; S3 answers a ranged one with 206.
         if method == http::Method::HEAD
             && resp.status() == http::StatusCode::OK

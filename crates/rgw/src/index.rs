@@ -14,7 +14,9 @@ use bytes::Bytes;
 use cuttle_client::IoCtx;
 use futures::future::try_join_all;
 
-use crate::error::{RgwError, RgwResult, is_not_found};
+use cuttle_proto as pb;
+
+use crate::error::{RgwError, RgwResult, is_compare_failed, is_not_found, omap_cmp};
 use crate::records::{self, BucketRecord, IndexEntry};
 
 /// One listed item.
@@ -115,6 +117,16 @@ impl BucketIndex {
 
     /// The entry of `key`.
     pub async fn get(&self, b: &BucketRecord, key: &str) -> RgwResult<Option<IndexEntry>> {
+        Ok(self.get_versioned(b, key).await?.map(|(e, _)| e))
+    }
+
+    /// The entry of `key` with its stored bytes (the version [`BucketIndex::swap`]
+    /// compares against).
+    pub async fn get_versioned(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+    ) -> RgwResult<Option<(IndexEntry, Bytes)>> {
         let k = Bytes::copy_from_slice(key.as_bytes());
         let got = match self
             .io
@@ -126,8 +138,38 @@ impl BucketIndex {
             Err(e) => return Err(e.into()),
         };
         match got.get(&k) {
-            Some(v) => records::decode(key, v).map(Some),
+            Some(v) => Ok(Some((records::decode(key, v)?, v.clone()))),
             None => Ok(None),
+        }
+    }
+
+    /// Replaces the entry of `key` — or removes it, when `new` is `None` — only if it
+    /// still is `expected` (its stored bytes; `None`: no entry). `Ok(false)` when
+    /// another change came first; nothing was changed then.
+    pub async fn swap(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+        expected: Option<Bytes>,
+        new: Option<&IndexEntry>,
+    ) -> RgwResult<bool> {
+        let k = Bytes::copy_from_slice(key.as_bytes());
+        let change = match new {
+            Some(e) => pb::object_op::Op::OmapSet(pb::OmapSet {
+                entries: vec![pb::KeyValue {
+                    key: k.clone(),
+                    value: records::encode(e),
+                }],
+            }),
+            None => pb::object_op::Op::OmapRm(pb::OmapKeys {
+                keys: vec![k.clone()],
+            }),
+        };
+        let ops = vec![omap_cmp(k, expected), pb::ObjectOp { op: Some(change) }];
+        match self.io.mutate(&Self::shard_object(b, key), ops).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_compare_failed(&e) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Names and credentials: user id rules, generated access keys, secrets and tokens,
 //! and the shapes that tell a token from an access key.
 //!
-//! - uid: 3–64 characters of `a-z 0-9 _ -`, starting with a letter (`alice_physics`);
+//! - uid: 3–64 characters of `a-z 0-9 _ -`, starting with a letter (`alice_physics`),
+//!   but not `anonymous` (the owner of what unsigned requests write);
 //! - access key: 20 characters `CK` + `A-Z 0-9` when generated; given keys may use
 //!   3–128 characters of `A-Z a-z 0-9 . _ -` but never the token shape;
 //! - secret key: 40 characters of `A-Z a-z 0-9` when generated; given secrets 8–128
@@ -34,7 +35,8 @@ pub fn validate_uid(uid: &str) -> RgwResult<()> {
         && uid
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
+    // `anonymous` owns what unsigned requests write (crate::acl::ANONYMOUS_OWNER).
+    if ok && uid != crate::acl::ANONYMOUS_OWNER {
         Ok(())
     } else {
         Err(RgwError::InvalidUid(uid.to_string()))

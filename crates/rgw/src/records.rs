@@ -4,30 +4,39 @@
 //! ```text
 //! .rgw.meta (replicated)
 //!   users                    omap  uid -> ""                        (user listing)
+//!   emails                   omap  e-mail (lower case) -> uid       (e-mail grants)
 //!   user.<uid>               omap  "info" -> UserInfo
 //!                                  "key.<access key>" -> KeyInfo
 //!                                  "token.<token id>" -> TokenInfo
 //!                                  "bucket.<name>" -> created (unix ms)  (ListBuckets)
 //!   key.<access key>         data  KeyRecord   (access key -> uid + secret)
 //!   token.<sha256 hex>       data  TokenRecord (token hash -> uid)
-//!   bucket.<name>            data  BucketRecord (claimed with an exclusive create)
+//!   bucket.<name>            data  BucketRecord (claimed with an exclusive create;
+//!                                  carries the bucket's ACL)
+//!                            omap  "id" -> bucket id (guards ACL changes: omap_cmp)
 //! .rgw.index (replicated)
 //!   <bucket id>.<shard>      omap  object key -> IndexEntry     (shard = crc32c(key) % n)
 //!   <bucket id>.mpu          omap  key \0 upload id -> UploadRecord
 //!   <bucket id>.mpu.<upload> omap  part number (5 digits) -> PartRecord
+//!   gc.<shard>               omap  <due ms>.<instance> -> GcRecord  (crate::gc)
 //! .rgw.data (erasure-coded)
 //!   <instance>.<stripe>      data  stripe `stripe` of an object or part instance
 //! ```
 //!
 //! An object's data never changes once written: a new PUT writes a new instance, then
-//! swaps the index entry, then deletes the old instance's stripes. An object exists for
-//! readers exactly when its index entry does.
+//! swaps the index entry, then queues the old instance's stripes for removal after the
+//! GC delay (readers may still be streaming them). An object exists for
+//! readers exactly when its index entry does. Index entries (which carry the object's
+//! owner and ACL) are only ever replaced or removed with an `omap_cmp` guard on the
+//! entry read before, so concurrent writers of one key each remove exactly the data
+//! they replaced, and an ACL change never resurrects an overwritten entry.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::Acl;
 use crate::error::{RgwError, RgwResult};
 
 /// Current record format.
@@ -160,7 +169,7 @@ pub struct BucketRecord {
     pub name: String,
     /// Unique id of this incarnation of the name (prefix of its index and data).
     pub id: String,
-    /// Owner uid (ACLs naming others come with issue 8).
+    /// Owner uid.
     pub owner: String,
     /// Creation time, unix milliseconds.
     pub created_ms: u64,
@@ -169,6 +178,18 @@ pub struct BucketRecord {
     pub location: String,
     /// Number of index shards.
     pub index_shards: u32,
+    /// The bucket's ACL (absent: the owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
+}
+
+impl BucketRecord {
+    /// The bucket's ACL.
+    pub fn acl(&self) -> Acl {
+        self.acl
+            .clone()
+            .unwrap_or_else(|| Acl::private(&self.owner))
+    }
 }
 
 /// One stretch of an object's data: `size` bytes in stripes `<instance>.0`,
@@ -242,6 +263,18 @@ pub struct IndexEntry {
     /// Part sizes for multipart objects (empty for single PUTs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// The object's ACL (absent: the owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
+}
+
+impl IndexEntry {
+    /// The object's ACL.
+    pub fn acl(&self) -> Acl {
+        self.acl
+            .clone()
+            .unwrap_or_else(|| Acl::private(&self.owner))
+    }
 }
 
 /// An unfinished multipart upload.
@@ -273,6 +306,9 @@ pub struct UploadRecord {
     /// `FULL_OBJECT` or `COMPOSITE` (absent: composite, as before this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
+    /// ACL the object gets (asked for at creation; absent: private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 /// One uploaded part.
@@ -328,6 +364,7 @@ mod tests {
             created_ms: 1,
             location: String::new(),
             index_shards: 16,
+            acl: None,
         };
         let data = encode(&b);
         assert_eq!(decode::<BucketRecord>("bucket.photos", &data).ok(), Some(b));

@@ -27,8 +27,10 @@ use crate::config::{RgwConfig, TlsConfig};
 use crate::data::{DataStore, DataTuning};
 use crate::error::{RgwError, RgwResult};
 use crate::front::Front;
+use crate::gc::GcQueue;
 use crate::index::BucketIndex;
 use crate::meta::{BucketStore, NewCredential, UserStore};
+use crate::metrics::RgwMetrics;
 use crate::pools::Pools;
 use crate::s3::{Gateway, GatewayParts};
 
@@ -43,7 +45,12 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub struct Server {
     front: Arc<Front>,
     listener: TcpListener,
+    metrics: Arc<RgwMetrics>,
+    /// The `/metrics` endpoint, bound when `metrics_addr` is set.
+    metrics_server: Option<cuttle_metrics::MetricsServer>,
     tls: Option<TlsAcceptor>,
+    /// Removal of replaced data, and how often it runs.
+    gc: (GcQueue, Duration),
     /// The control-object watch (cache coherence); ends when the server is dropped.
     _watch: cuttle_client::WatchHandle,
 }
@@ -168,11 +175,17 @@ impl Server {
                 budget_bytes: config.buffer_budget_mib << 20,
             },
         );
+        let gc = GcQueue::new(
+            pools.index.clone(),
+            pools.data.clone(),
+            Duration::from_secs(config.gc_delay_secs),
+        );
         let gateway = Gateway::new(GatewayParts {
             users: users.clone(),
             buckets: BucketStore::new(pools.meta.clone()),
             index: BucketIndex::new(pools.index.clone()),
             data,
+            gc: gc.clone(),
             region: config.region.clone(),
             index_shards: config.index_shards,
             ttl,
@@ -215,10 +228,24 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| RgwError::Config(format!("listening on {}: {e}", config.listen)))?;
+        let metrics_server = match config.metrics_addr {
+            Some(a) => match cuttle_metrics::MetricsServer::bind(&a.to_string()).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    // Metrics never stop a gateway: it serves S3 without them.
+                    tracing::error!("metrics disabled: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
         Ok(Server {
             front,
             listener,
+            metrics: Arc::new(RgwMetrics::default()),
+            metrics_server,
             tls,
+            gc: (gc, Duration::from_secs(config.gc_interval_secs.max(1))),
             _watch: watch,
         })
     }
@@ -228,9 +255,20 @@ impl Server {
         self.listener.local_addr().ok()
     }
 
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server
+            .as_ref()
+            .map(cuttle_metrics::MetricsServer::local_addr)
+    }
+
     /// Serves until `stop`, then drains connections (up to [`SHUTDOWN_GRACE`]).
-    pub async fn run(self, stop: CancellationToken) {
+    pub async fn run(mut self, stop: CancellationToken) {
         let tracker = TaskTracker::new();
+        if let Some(m) = self.metrics_server.take() {
+            tracker.spawn(m.serve(Arc::new(self.metrics.exporter()), stop.clone()));
+        }
+        tracker.spawn(self.gc.0.clone().run(self.gc.1, stop.clone()));
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         if let Some(a) = self.local_addr() {
             tracing::info!("serving S3 on {scheme}://{a}");
@@ -250,15 +288,16 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let front = self.front.clone();
+            let metrics = self.metrics.clone();
             let stop = stop.clone();
             let tls = self.tls.clone();
             tracker.spawn(async move {
                 match tls {
                     Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => serve(s, front, stop).await,
+                        Ok(s) => serve(s, front, metrics, stop).await,
                         Err(e) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                     },
-                    None => serve(stream, front, stop).await,
+                    None => serve(stream, front, metrics, stop).await,
                 }
             });
         }
@@ -272,13 +311,50 @@ impl Server {
     }
 }
 
-async fn serve<I>(io: I, front: Arc<Front>, stop: CancellationToken)
+/// A body length from a `Content-Length` header (0 when absent or unparsable).
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn serve<I>(io: I, front: Arc<Front>, metrics: Arc<RgwMetrics>, stop: CancellationToken)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let front = front.clone();
-        async move { Ok::<_, Infallible>(front.handle(req).await) }
+        let metrics = metrics.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let in_host = front.dns.as_ref().is_some_and(|d| {
+                req.headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|h| d.bucket_of(h))
+                    .is_some()
+            });
+            let op = crate::metrics::classify(req.method(), req.uri(), req.headers(), in_host);
+            let received = content_length(req.headers());
+            let head = req.method() == http::Method::HEAD;
+            // A body held back for `100 Continue` and never read must not leave the
+            // connection open (see `unread_body`).
+            let (req, read) = crate::unread_body::track(req);
+            let mut resp = front.handle(req).await;
+            crate::unread_body::finish(&mut resp, read.as_ref());
+            let sent = if head {
+                0
+            } else {
+                match resp.headers().get(http::header::CONTENT_LENGTH) {
+                    Some(_) => content_length(resp.headers()),
+                    None => http_body::Body::size_hint(resp.body()).exact().unwrap_or(0),
+                }
+            };
+            metrics.record(op, resp.status().as_u16(), started, received, sent);
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = http1::Builder::new()
         .keep_alive(true)

@@ -26,6 +26,15 @@ pub fn server() -> tonic::transport::Server {
         .max_frame_size(MAX_FRAME)
 }
 
+/// The connections a server accepts on `listener`, with `TCP_NODELAY` set.
+///
+/// `serve_with_incoming` ignores the builder's `tcp_nodelay`, and without it a reply
+/// whose trailers follow its message in a second small write waits for the client's
+/// delayed ACK (Nagle): ~40 ms added to every successful unary call.
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// A lazily connecting channel to `addr` (`host:port`, `http://` implied).
 pub fn lazy_channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
     let uri = if addr.starts_with("http://") || addr.starts_with("https://") {

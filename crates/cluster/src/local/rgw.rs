@@ -59,6 +59,10 @@ pub struct LocalRgw {
     /// Accept tokens as access keys.
     #[serde(default = "yes")]
     pub tokens: bool,
+    /// Where it serves Prometheus metrics (`/metrics`); none for gateways added
+    /// before metrics existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 fn yes() -> bool {
@@ -174,6 +178,11 @@ impl LocalCluster {
         names
     }
 
+    pub(super) fn rgw_metrics_addr(&self, name: &str) -> Option<String> {
+        self.rgw_layout()
+            .and_then(|l| l.rgws.get(name).and_then(|r| r.metrics.clone()))
+    }
+
     pub(super) fn rgw_addr(&self, name: &str) -> String {
         self.rgw_layout()
             .and_then(|l| l.rgws.get(name).map(|r| r.addr.clone()))
@@ -236,6 +245,7 @@ impl LocalCluster {
                     tls: opts.tls.clone(),
                     dns_suffix: opts.dns_suffix.clone(),
                     tokens: !opts.no_tokens,
+                    metrics: Some(format!("127.0.0.1:{}", process::free_port()?)),
                 },
             );
             added.push(name);
@@ -278,6 +288,8 @@ impl LocalCluster {
             bootstrap_admin: &'a S3Admin,
             #[serde(skip_serializing_if = "Option::is_none")]
             tls: Option<Tls<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metrics_addr: Option<&'a str>,
         }
         let layout = self.layout();
         toml::to_string_pretty(&RgwFile {
@@ -292,6 +304,7 @@ impl LocalCluster {
             },
             bootstrap_admin: admin,
             tls: r.tls.as_ref().map(|(c, k)| Tls { cert: c, key: k }),
+            metrics_addr: r.metrics.as_deref(),
         })
         .unwrap_or_default()
     }

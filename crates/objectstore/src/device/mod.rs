@@ -56,6 +56,12 @@ pub trait BlockDevice: Send + Sync + fmt::Debug {
 
     /// Makes every completed write durable (fdatasync / device cache flush).
     fn flush(&self) -> BoxFuture<'static, DeviceResult<()>>;
+
+    /// Requests submitted to the kernel and not yet completed (queue depth in use), for
+    /// metrics; backends without a queue report 0.
+    fn in_flight(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a device operation failed.

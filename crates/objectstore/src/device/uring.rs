@@ -176,6 +176,10 @@ impl BlockDevice for UringDevice {
         DeviceBackend::Uring
     }
 
+    fn in_flight(&self) -> u64 {
+        UringDevice::in_flight(self) as u64
+    }
+
     fn read(&self, offset: u64, buf: AlignedBuf) -> BoxFuture<'static, DeviceResult<AlignedBuf>> {
         let checked = super::check_range(offset, buf.len(), self.size);
         let (reply, rx) = oneshot::channel();

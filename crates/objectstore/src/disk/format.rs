@@ -98,8 +98,9 @@ fn meta_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 
 impl DiskStore {
     /// Formats a device (creating the file if asked) and its metadata directory, then
-    /// opens the new, empty store. Refuses a device or directory that already holds a
-    /// store unless `force` is set.
+    /// opens the new, empty store. Refuses, unless `force` is set, a device or directory
+    /// that already holds a store, and a device whose first block is not blank (another
+    /// file system, a partition table: somebody's data).
     pub async fn mkfs(
         device: &Path,
         meta_dir: &Path,
@@ -115,6 +116,11 @@ impl DiskStore {
                 path: device.to_path_buf(),
                 osd_id: old.osd_id,
                 fsid: old.fsid,
+            });
+        }
+        if !opts.force && block0.as_slice().iter().any(|&b| b != 0) {
+            return Err(StoreError::ForeignData {
+                path: device.to_path_buf(),
             });
         }
         if dev.size() < DATA_START + MIN_DATA_BYTES {

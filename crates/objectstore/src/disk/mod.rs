@@ -266,6 +266,18 @@ impl DiskStore {
     pub fn cached_onode_bytes(&self) -> usize {
         self.core.shared.lock().cache.bytes()
     }
+
+    /// Device requests in flight (io_uring queue depth in use; 0 for other backends).
+    pub fn device_in_flight(&self) -> u64 {
+        self.core.dev.in_flight()
+    }
+
+    /// An integer RocksDB property of the metadata database (`rocksdb.estimate-live-data-size`,
+    /// `rocksdb.cur-size-all-mem-tables`...); `None` when RocksDB does not know it.
+    /// Reads in-memory statistics only: cheap enough for a metrics scrape.
+    pub fn db_property(&self, name: &str) -> Option<u64> {
+        self.core.db.property_int_value(name).ok().flatten()
+    }
 }
 
 fn into_page<T>(mut items: Vec<T>, max: usize) -> Page<T> {

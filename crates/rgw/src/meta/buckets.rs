@@ -1,20 +1,29 @@
 //! `BucketStore`: bucket records in `.rgw.meta`. A name is claimed by an exclusive
 //! create of `bucket.<name>`; the record carries a fresh id so that a deleted and
-//! re-created bucket never sees its predecessor's index or data.
+//! re-created bucket never sees its predecessor's index or data. The id is also kept
+//! as the record object's omap entry `id`, which guards later changes of the record
+//! (an ACL): they apply only to the incarnation they read, never to a successor and
+//! never resurrect a deleted bucket.
 
-use crate::coherence::announce;
+use bytes::Bytes;
 use cuttle_client::IoCtx;
+
+use crate::acl::Acl;
+use crate::coherence::announce;
 use cuttle_proto as pb;
 
 use super::users::UserStore;
 use super::{read_record, remove_if_exists};
-use crate::error::{RgwError, RgwResult, is_exists};
+use crate::error::{RgwError, RgwResult, is_compare_failed, is_exists, omap_cmp};
 use crate::names;
 use crate::records::{self, BucketRecord, VERSION};
 
 fn bucket_obj(name: &str) -> String {
     format!("bucket.{name}")
 }
+
+/// The omap entry of a bucket record object holding the incarnation's id.
+const ID_ENTRY: &[u8] = b"id";
 
 /// What creating a bucket did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +64,7 @@ impl BucketStore {
         owner: &str,
         location: &str,
         index_shards: u32,
+        acl: Option<Acl>,
     ) -> RgwResult<CreateBucketOutcome> {
         let rec = BucketRecord {
             v: VERSION,
@@ -64,6 +74,7 @@ impl BucketStore {
             created_ms: records::now_ms(),
             location: location.to_string(),
             index_shards: index_shards.max(1),
+            acl,
         };
         let ops = vec![
             pb::ObjectOp {
@@ -71,6 +82,14 @@ impl BucketStore {
             },
             pb::ObjectOp {
                 op: Some(pb::object_op::Op::WriteFull(records::encode(&rec))),
+            },
+            pb::ObjectOp {
+                op: Some(pb::object_op::Op::OmapSet(pb::OmapSet {
+                    entries: vec![pb::KeyValue {
+                        key: Bytes::from_static(ID_ENTRY),
+                        value: Bytes::from(rec.id.clone()),
+                    }],
+                })),
             },
         ];
         match self.meta.mutate(&bucket_obj(name), ops).await {
@@ -92,6 +111,31 @@ impl BucketStore {
         self.users.link_bucket(owner, name, rec.created_ms).await?;
         announce(&self.meta, &format!("bucket.{name}")).await;
         Ok(CreateBucketOutcome::Created(rec))
+    }
+
+    /// Replaces the ACL of the bucket incarnation `rec` and tells every gateway.
+    /// `Ok(false)` when that incarnation is gone (deleted, perhaps re-created).
+    pub async fn set_acl(&self, rec: &BucketRecord, acl: Acl) -> RgwResult<bool> {
+        let new = BucketRecord {
+            acl: Some(acl),
+            ..rec.clone()
+        };
+        let ops = vec![
+            omap_cmp(
+                Bytes::from_static(ID_ENTRY),
+                Some(Bytes::from(rec.id.clone())),
+            ),
+            pb::ObjectOp {
+                op: Some(pb::object_op::Op::WriteFull(records::encode(&new))),
+            },
+        ];
+        match self.meta.mutate(&bucket_obj(&rec.name), ops).await {
+            Ok(_) => {}
+            Err(e) if is_compare_failed(&e) => return Ok(false),
+            Err(e) => return Err(RgwError::Cluster(e)),
+        }
+        announce(&self.meta, &bucket_obj(&rec.name)).await;
+        Ok(true)
     }
 
     /// Deletes a bucket record (the caller has checked that it is empty).

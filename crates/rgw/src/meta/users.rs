@@ -8,12 +8,14 @@ use cuttle_proto as pb;
 use subtle::ConstantTimeEq;
 
 use super::{omap_all, read_record, remove_if_exists};
-use crate::error::{RgwError, RgwResult, is_exists, is_not_found};
+use crate::error::{RgwError, RgwResult, is_compare_failed, is_exists, is_not_found, omap_cmp};
 use crate::names;
 use crate::pools::PoolNames;
 use crate::records::{self, KeyInfo, KeyRecord, TokenInfo, TokenRecord, UserInfo, VERSION};
 
 const USERS: &str = "users";
+/// Omap of e-mail address (lower case) -> uid: resolves e-mail grants.
+const EMAILS: &str = "emails";
 const INFO: &[u8] = b"info";
 const KEY_PREFIX: &str = "key.";
 const TOKEN_PREFIX: &str = "token.";
@@ -47,6 +49,14 @@ fn omap_set(entries: Vec<(Bytes, Bytes)>) -> pb::ObjectOp {
 
 fn b(s: impl Into<String>) -> Bytes {
     Bytes::from(s.into())
+}
+
+/// A rough check that a string is an e-mail address (`local@domain`, no spaces).
+fn is_plausible_email(e: &str) -> bool {
+    e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
 }
 
 /// A credential to create: given by the operator, or generated.
@@ -106,6 +116,10 @@ impl UserStore {
     ) -> RgwResult<(UserInfo, String, String)> {
         names::validate_uid(uid)?;
         let (ak, sk) = resolve_credential(cred)?;
+        let email = email.trim().to_ascii_lowercase();
+        if !email.is_empty() {
+            self.claim_email(&email, uid).await?;
+        }
         let info = UserInfo {
             v: VERSION,
             uid: uid.to_string(),
@@ -114,7 +128,7 @@ impl UserStore {
             } else {
                 display_name.to_string()
             },
-            email: email.to_string(),
+            email: email.clone(),
             suspended: false,
             created_ms: records::now_ms(),
         };
@@ -122,14 +136,38 @@ impl UserStore {
             op(pb::object_op::Op::CreateExclusive(pb::Empty {})),
             omap_set(vec![(Bytes::from_static(INFO), records::encode(&info))]),
         ];
-        match self.meta.mutate(&user_obj(uid), ops).await {
-            Ok(_) => {}
-            Err(e) if is_exists(&e) => return Err(RgwError::UserExists(uid.to_string())),
-            Err(e) => return Err(e.into()),
-        }
-        if let Err(e) = self.attach_key(uid, &ak, &sk).await {
-            // Leave no half-made user behind.
-            let _ = remove_if_exists(&self.meta, &user_obj(uid)).await;
+        let made = match self.meta.mutate(&user_obj(uid), ops).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_exists(&e) => Err(RgwError::UserExists(uid.to_string())),
+            Err(e) => Err(e.into()),
+        };
+        let made = match made {
+            Ok(()) => match self.attach_key(uid, &ak, &sk).await {
+                Ok(()) => Ok(()),
+                // The same credential attached to this user concurrently (gateways
+                // bootstrapping one admin together): the user is complete.
+                Err(RgwError::KeyExists(_))
+                    if self
+                        .lookup_key(&ak)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|k| k.uid == uid && k.secret_key == sk) =>
+                {
+                    Ok(())
+                }
+                Err(e) => {
+                    // Leave no half-made user behind.
+                    let _ = remove_if_exists(&self.meta, &user_obj(uid)).await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            if !email.is_empty() {
+                let _ = self.release_email(&email, uid).await;
+            }
             return Err(e);
         }
         self.meta
@@ -137,6 +175,44 @@ impl UserStore {
             .await?;
         announce(&self.meta, &format!("user.{uid}")).await;
         Ok((info, ak, sk))
+    }
+
+    /// Records `email` as `uid`'s, unless another user has it.
+    async fn claim_email(&self, email: &str, uid: &str) -> RgwResult<()> {
+        if !is_plausible_email(email) {
+            return Err(RgwError::InvalidEmail(email.to_string()));
+        }
+        let ops = vec![omap_cmp(b(email), None), omap_set(vec![(b(email), b(uid))])];
+        match self.meta.mutate(EMAILS, ops).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_compare_failed(&e) => Err(RgwError::EmailExists(email.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Forgets `email` if it is `uid`'s.
+    async fn release_email(&self, email: &str, uid: &str) -> RgwResult<()> {
+        let ops = vec![
+            omap_cmp(b(email), Some(b(uid))),
+            op(pb::object_op::Op::OmapRm(pb::OmapKeys {
+                keys: vec![b(email)],
+            })),
+        ];
+        match self.meta.mutate(EMAILS, ops).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_compare_failed(&e) || is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The uid whose e-mail address is `email` (case-insensitive).
+    pub async fn lookup_email(&self, email: &str) -> RgwResult<Option<String>> {
+        let k = b(email.trim().to_ascii_lowercase());
+        match self.meta.omap_get(EMAILS, vec![k.clone()]).await {
+            Ok(m) => Ok(m.get(&k).map(|v| String::from_utf8_lossy(v).into_owned())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn attach_key(&self, uid: &str, ak: &str, sk: &str) -> RgwResult<()> {
@@ -255,6 +331,9 @@ impl UserStore {
         announce(&self.meta, &format!("user.{uid}")).await;
         remove_if_exists(&self.meta, &user_obj(uid)).await?;
         self.meta.omap_rm(USERS, vec![b(uid)]).await?;
+        if !view.info.email.is_empty() {
+            self.release_email(&view.info.email, uid).await?;
+        }
         Ok(())
     }
 

@@ -1,9 +1,12 @@
 //! Buckets: CreateBucket, HeadBucket, DeleteBucket, ListBuckets, GetBucketLocation.
+//! ListBuckets shows the caller's own buckets only; shared buckets are reached by name.
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::acl_input;
 use super::{Gateway, internal, owner, ts};
+use crate::acl::Permission;
 use crate::meta::CreateBucketOutcome;
 
 /// Largest ListBuckets page (`max-buckets`).
@@ -116,9 +119,14 @@ impl Gateway {
                 return Err(e);
             }
         };
+        let acl = {
+            let i = &req.input;
+            self.requested_acl(acl_input!(bucket: i), &caller.uid, None)
+                .await?
+        };
         let outcome = self
             .buckets
-            .create(&name, &caller.uid, &location, self.index_shards)
+            .create(&name, &caller.uid, &location, self.index_shards, acl)
             .await
             .map_err(internal)?;
         self.forget_bucket(&name);
@@ -142,7 +150,7 @@ impl Gateway {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         let name = req.input.bucket.clone();
-        self.owned_bucket(&req, &name).await?;
+        self.bucket_with(&req, &name, Permission::Read).await?;
         let mut resp = S3Response::new(HeadBucketOutput {
             bucket_region: Some(self.region.clone()),
             ..Default::default()
@@ -158,7 +166,8 @@ impl Gateway {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let name = req.input.bucket.clone();
-        let (_, b) = self.owned_bucket(&req, &name).await?;
+        // As Ceph RGW: whoever may list the bucket may ask where it is.
+        let (_, b) = self.bucket_with(&req, &name, Permission::Read).await?;
         let loc = if b.location.is_empty() {
             None
         } else {

@@ -7,12 +7,14 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::acl_input;
 use super::conditions::{Conds, check_copy};
 use super::errors::write_failed;
 use super::headers::{Given, Stored, ck_fields};
 use super::multipart::check_part_number;
-use super::object::MAX_PUT;
-use super::{Gateway, internal, ts};
+use super::object::{Creation, MAX_PUT};
+use super::{Gateway, ts};
+use crate::acl::Permission;
 use crate::checksum::Alg;
 use crate::data::Written;
 use crate::records::{self, BucketRecord, IndexEntry, PartRecord, StoredChecksum, VERSION};
@@ -26,13 +28,10 @@ impl Gateway {
         c: Conds<'_>,
     ) -> S3Result<IndexEntry> {
         let (bucket, key) = source_of(src)?;
-        let (_, b) = self.owned_bucket(req, &bucket).await?;
+        let b = self.bucket(&bucket).await?;
         let e = self
-            .index
-            .get(&b, &key)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))?;
+            .object_with(&b, &key, &Self::principal(req), Permission::Read)
+            .await?;
         check_copy(&c, &e)?;
         Ok(e)
     }
@@ -63,8 +62,13 @@ impl Gateway {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
-        let (caller, b) = self.owned_bucket(&req, &bucket).await?;
+        let (who, b) = self.bucket_with(&req, &bucket, Permission::Write).await?;
         super::headers::check_storage_class(req.input.storage_class.as_ref())?;
+        // The copy is a new object of the copier's: its ACL is the one asked for here
+        // (private by default), never the source's.
+        let acl = self
+            .new_object_acl(acl_input!(object: req.input), &who, &b)
+            .await?;
         let src = {
             let i = &req.input;
             self.copy_source(
@@ -135,7 +139,7 @@ impl Gateway {
             kind: "FULL_OBJECT".into(),
         });
         let entry = self
-            .commit_written(&b, &key, &caller.uid, &w, stored, checksum)
+            .commit_written(&b, &key, Creation::new(&who, acl), &w, stored, checksum)
             .await?;
         let f = ck_fields(entry.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
@@ -159,7 +163,7 @@ impl Gateway {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let i = &req.input;
         let number = check_part_number(i.part_number)?;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let (_, b) = self.bucket_with(&req, &i.bucket, Permission::Write).await?;
         let u = self.upload(&b, &i.key, &i.upload_id).await?;
         let src = self
             .copy_source(

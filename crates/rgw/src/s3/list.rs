@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::{Gateway, internal, owner, ts};
+use crate::acl::Permission;
 use crate::index::{ListPage, ListParams, Listed};
 
 /// S3's largest page.
@@ -113,7 +114,7 @@ impl Gateway {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let (_, b) = self.bucket_with(&req, &i.bucket, Permission::Read).await?;
         let enc = encoder(i.encoding_type.as_ref())?;
         let max = max_keys(i.max_keys)?;
         let start = match &i.continuation_token {
@@ -164,7 +165,7 @@ impl Gateway {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let (_, b) = self.bucket_with(&req, &i.bucket, Permission::Read).await?;
         let enc = encoder(i.encoding_type.as_ref())?;
         let max = max_keys(i.max_keys)?;
         let prefix = i.prefix.clone().unwrap_or_default();

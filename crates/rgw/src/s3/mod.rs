@@ -1,10 +1,14 @@
 //! The S3 operations, implemented over the stores: one file per family, as Garage
-//! does (`bucket`, `object`, `list`, `multipart`, `copy`), with the shared pieces here
-//! ([`Gateway`], caller and bucket resolution) and in `errors`, `headers`, `conditions`.
+//! does (`bucket`, `object`, `list`, `multipart`, `copy`, `acl`), with the shared
+//! pieces here ([`Gateway`], principal, bucket and object access checks) and in
+//! `errors`, `headers`, `conditions`.
 //!
-//! Access rule until ACLs arrive (issue 8): a bucket and its objects are accessible
-//! only to the bucket's owner; everyone else, anonymous included, gets `AccessDenied`.
+//! Access follows S3's ACL rules (decisions in [`crate::acl`]): bucket READ lists,
+//! bucket WRITE creates, overwrites and deletes objects, object READ reads an object
+//! (bucket READ does not), READ_ACP / WRITE_ACP govern each ACL, and only the owner
+//! deletes a bucket. Anonymous requests get what AllUsers was granted.
 
+mod acl;
 mod bucket;
 mod conditions;
 mod copy;
@@ -23,13 +27,16 @@ use parking_lot::Mutex;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+use crate::acl::{Permission, Principal};
 use crate::auth::Caller;
 use crate::coherence::{Coherence, Stamp};
 use crate::data::DataStore;
+use crate::gc::GcQueue;
 use crate::index::BucketIndex;
 use crate::meta::{BucketStore, UserStore};
-use crate::records::BucketRecord;
+use crate::records::{BucketRecord, IndexEntry};
 
+pub use acl::malformed_acl;
 pub use errors::internal;
 
 /// A cached bucket lookup: when, in which coherence generation, and the answer.
@@ -41,6 +48,7 @@ pub struct Gateway {
     pub(crate) buckets: BucketStore,
     pub(crate) index: BucketIndex,
     pub(crate) data: DataStore,
+    pub(crate) gc: GcQueue,
     pub(crate) region: String,
     pub(crate) index_shards: u32,
     bucket_cache: Mutex<LruCache<String, CachedBucket>>,
@@ -67,6 +75,8 @@ pub struct GatewayParts {
     pub index: BucketIndex,
     /// Object data.
     pub data: DataStore,
+    /// Deferred removal of replaced data.
+    pub gc: GcQueue,
     /// Region name.
     pub region: String,
     /// Shards of new buckets' indexes.
@@ -85,6 +95,7 @@ impl Gateway {
             buckets: p.buckets,
             index: p.index,
             data: p.data,
+            gc: p.gc,
             region: p.region,
             index_shards: p.index_shards,
             bucket_cache: Mutex::new(LruCache::new(
@@ -97,10 +108,7 @@ impl Gateway {
 
     /// The authenticated caller of a request (set by the access hook).
     pub(crate) fn caller<T>(req: &S3Request<T>) -> S3Result<Caller> {
-        req.extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+        req.extensions.get::<Caller>().cloned().ok_or_else(denied)
     }
 
     /// A bucket's record (cached briefly).
@@ -134,7 +142,15 @@ impl Gateway {
         self.bucket_cache.lock().pop(name);
     }
 
-    /// The bucket, if the caller may use it (the owner only, for now).
+    /// Who sent a request: its authenticated user, or anonymous.
+    pub(crate) fn principal<T>(req: &S3Request<T>) -> Principal {
+        match req.extensions.get::<Caller>() {
+            Some(c) => Principal::User(c.uid.clone()),
+            None => Principal::Anonymous,
+        }
+    }
+
+    /// The bucket, if its owner is the caller (DeleteBucket).
     pub(crate) async fn owned_bucket<T>(
         &self,
         req: &S3Request<T>,
@@ -143,10 +159,62 @@ impl Gateway {
         let caller = Self::caller(req)?;
         let b = self.bucket(name).await?;
         if *b.owner != *caller.uid {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+            return Err(denied());
         }
         Ok((caller, b))
     }
+
+    /// The bucket, if the request's principal holds `need` on it.
+    pub(crate) async fn bucket_with<T>(
+        &self,
+        req: &S3Request<T>,
+        name: &str,
+        need: Permission,
+    ) -> S3Result<(Principal, BucketRecord)> {
+        let who = Self::principal(req);
+        let b = self.bucket(name).await?;
+        if !b.acl().allows(&b.owner, &who, need) {
+            return Err(denied());
+        }
+        Ok((who, b))
+    }
+
+    /// The entry of `key`, if `who` holds `need` on the object.
+    pub(crate) async fn object_with(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+        who: &Principal,
+        need: Permission,
+    ) -> S3Result<IndexEntry> {
+        let e = self.index.get(b, key).await.map_err(internal)?;
+        check_object(b, e.as_ref(), who, need)?;
+        e.ok_or_else(denied)
+    }
+}
+
+/// Whether `who` holds `need` on object `e` of bucket `b`. A missing object is
+/// `NoSuchKey` only to those who may list the bucket (S3 answers `AccessDenied`
+/// otherwise, so keys cannot be probed).
+pub(crate) fn check_object(
+    b: &BucketRecord,
+    e: Option<&IndexEntry>,
+    who: &Principal,
+    need: Permission,
+) -> S3Result<()> {
+    match e {
+        Some(e) if e.acl().allows(&e.owner, who, need) => Ok(()),
+        Some(_) => Err(denied()),
+        None if b.acl().allows(&b.owner, who, Permission::Read) => {
+            Err(s3_error!(NoSuchKey, "The specified key does not exist."))
+        }
+        None => Err(denied()),
+    }
+}
+
+/// The answer to a request its principal may not make.
+pub(crate) fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
 }
 
 /// A unix-milliseconds time as an S3 timestamp.
@@ -302,5 +370,33 @@ impl S3 for Gateway {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         self.do_list_parts(req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.do_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.do_put_bucket_acl(req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.do_get_object_acl(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.do_put_object_acl(req).await
     }
 }

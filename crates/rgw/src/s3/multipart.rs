@@ -8,8 +8,11 @@ use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::acl_input;
 use super::headers::{Given, Stored, ck_fields};
+use super::object::WriteCondition;
 use super::{Gateway, internal, owner, ts};
+use crate::acl::Permission;
 use crate::checksum::{Alg, b64, unb64};
 use crate::meta::omap_all;
 use crate::records::{
@@ -157,7 +160,10 @@ impl Gateway {
         mut req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let bucket = req.input.bucket.clone();
-        let (caller, b) = self.owned_bucket(&req, &bucket).await?;
+        let (who, b) = self.bucket_with(&req, &bucket, Permission::Write).await?;
+        let acl = self
+            .new_object_acl(acl_input!(object: req.input), &who, &b)
+            .await?;
         let i = &mut req.input;
         super::headers::check_storage_class(i.storage_class.as_ref())?;
         let stored = Stored::from_given(Given {
@@ -182,13 +188,14 @@ impl Gateway {
             v: VERSION,
             key: i.key.clone(),
             upload_id: upload_id.clone(),
-            owner: caller.uid.to_string(),
+            owner: who.owner_uid().to_string(),
             initiated_ms: records::now_ms(),
             content_type: stored.content_type,
             headers: stored.headers,
             meta: stored.meta,
             checksum_alg: alg.map(|a| a.name().to_string()),
             checksum_type: full_object.then(|| ChecksumType::FULL_OBJECT.to_string()),
+            acl,
         };
         self.index
             .io()
@@ -221,7 +228,7 @@ impl Gateway {
         let i = &req.input;
         let (bucket, key, upload) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         let number = check_part_number(i.part_number)?;
-        let (_, b) = self.owned_bucket(&req, &bucket).await?;
+        let (_, b) = self.bucket_with(&req, &bucket, Permission::Write).await?;
         self.upload(&b, &key, &upload).await?;
         let body = req.input.body.take();
         let (w, ck) = self
@@ -258,7 +265,7 @@ impl Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let (_, b) = self.bucket_with(&req, &i.bucket, Permission::Write).await?;
         let u = self.upload(&b, &i.key, &i.upload_id).await?;
         let asked = i
             .multipart_upload
@@ -271,27 +278,11 @@ impl Gateway {
                 "The XML you provided was not well-formed or did not validate against our published schema"
             ));
         }
-        if i.if_none_match.is_some() || i.if_match.is_some() {
-            // Conditional writes, as for PutObject.
-            let current = self.index.get(&b, &i.key).await.map_err(internal)?;
-            let failed = || {
-                s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                )
-            };
-            if i.if_none_match.is_some() && current.is_some() {
-                return Err(failed());
-            }
-            if let Some(m) = &i.if_match {
-                let Some(cur) = &current else {
-                    return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-                };
-                if !super::conditions::etag_matches(m, &cur.etag) {
-                    return Err(failed());
-                }
-            }
-        }
+        let cond = WriteCondition {
+            if_none_match: i.if_none_match.is_some(),
+            if_match: i.if_match.as_ref(),
+        };
+        self.precheck(&b, &i.key, cond).await?;
         let stored = self.parts(&b, &i.upload_id).await?;
         let invalid = || {
             s3_error!(
@@ -376,8 +367,9 @@ impl Gateway {
             checksum: checksum.clone(),
             data: chosen.iter().map(|r| r.data.clone()).collect(),
             parts: chosen.iter().map(|r| r.data.s).collect(),
+            acl: u.acl.clone(),
         };
-        self.commit(&b, &i.key, &entry).await?;
+        self.commit(&b, &i.key, &entry, cond).await?;
         let unused: Vec<_> = stored
             .iter()
             .filter(|s| !chosen.iter().any(|c| c.number == s.number))
@@ -406,7 +398,7 @@ impl Gateway {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let (_, b) = self.bucket_with(&req, &i.bucket, Permission::Write).await?;
         self.upload(&b, &i.key, &i.upload_id).await?;
         let parts = self.parts(&b, &i.upload_id).await?;
         self.forget_upload(&b, &i.key, &i.upload_id).await?;
@@ -419,7 +411,7 @@ impl Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        let (_, b) = self.bucket_with(&req, &i.bucket, Permission::Read).await?;
         let max = match i.max_uploads {
             Some(m) if m < 0 => {
                 return Err(s3_error!(InvalidArgument, "max-uploads cannot be negative"));
@@ -529,8 +521,13 @@ impl Gateway {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
+        // The initiator, and whoever may list the bucket's uploads.
+        let who = Self::principal(&req);
+        let b = self.bucket(&i.bucket).await?;
         let u = self.upload(&b, &i.key, &i.upload_id).await?;
+        if !(who.is(&u.owner) || b.acl().allows(&b.owner, &who, Permission::Read)) {
+            return Err(super::denied());
+        }
         let max = match i.max_parts {
             Some(m) if m < 0 => {
                 return Err(s3_error!(InvalidArgument, "max-parts cannot be negative"));

@@ -6,10 +6,12 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::acl::acl_input;
 use super::conditions::{Conds, check_read};
 use super::errors::write_failed;
 use super::headers::{Given, Stored, ck_fields, out};
 use super::{Gateway, internal, ts};
+use crate::acl::{Acl, Permission, Principal};
 use crate::checksum::{Digests, Wanted, WantedError};
 use crate::chunked::Trailers;
 use crate::data::Written;
@@ -20,6 +22,8 @@ use crate::records::{self, BucketRecord, IndexEntry, StoredChecksum, VERSION};
 pub const MAX_PUT: u64 = 5 << 30;
 /// Most keys in one DeleteObjects request.
 pub const MAX_DELETE_KEYS: usize = 1000;
+/// Attempts at swapping an index entry while other writers change the same key.
+const INDEX_SWAP_ATTEMPTS: usize = 8;
 
 pub(super) fn wanted_err(e: WantedError) -> s3s::S3Error {
     match e {
@@ -92,6 +96,64 @@ pub(super) fn verify<T>(
     }))
 }
 
+/// What a conditional write (`If-None-Match: *`, `If-Match`) requires of the entry
+/// it replaces.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WriteCondition<'a> {
+    /// `If-None-Match: *`: only if there is no entry.
+    pub if_none_match: bool,
+    /// `If-Match`: only if the entry's ETag matches (S3 answers 404 without one).
+    pub if_match: Option<&'a ETagCondition>,
+}
+
+impl WriteCondition<'_> {
+    /// Whether the write may replace `current`.
+    pub fn check(&self, current: Option<&IndexEntry>) -> S3Result<()> {
+        let failed = || {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
+        };
+        if self.if_none_match && current.is_some() {
+            return Err(failed());
+        }
+        if let Some(m) = self.if_match {
+            let Some(cur) = current else {
+                return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+            };
+            if !super::conditions::etag_matches(m, &cur.etag) {
+                return Err(failed());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a new object comes to be: who it belongs to, the ACL it gets (`None`:
+/// private) and what it may replace.
+pub(super) struct Creation<'a> {
+    owner: &'a str,
+    acl: Option<Acl>,
+    cond: WriteCondition<'a>,
+}
+
+impl<'a> Creation<'a> {
+    /// Owned by whoever wrote it; replaces whatever is there.
+    pub(super) fn new(writer: &'a Principal, acl: Option<Acl>) -> Creation<'a> {
+        Creation {
+            owner: writer.owner_uid(),
+            acl,
+            cond: WriteCondition::default(),
+        }
+    }
+
+    /// Only if `cond` holds for the entry it replaces.
+    pub(super) fn when(self, cond: WriteCondition<'a>) -> Creation<'a> {
+        Creation { cond, ..self }
+    }
+}
+
 fn content_length(l: Option<i64>) -> Option<u64> {
     l.and_then(|l| u64::try_from(l).ok())
 }
@@ -131,19 +193,50 @@ impl Gateway {
         }
     }
 
-    /// Makes `entry` the object `key` of bucket `b` and removes what it replaces.
+    /// Makes `entry` the object `key` of bucket `b` if `cond` holds, and removes the
+    /// data it replaces. The swap is guarded by the entry it replaces, so concurrent
+    /// writers of one key each remove exactly what they replaced (the last writer
+    /// wins; nothing is left behind or removed under a live entry), and a conditional
+    /// write is decided against the entry it actually replaces.
     pub(super) async fn commit(
         &self,
         b: &BucketRecord,
         key: &str,
         entry: &IndexEntry,
+        cond: WriteCondition<'_>,
     ) -> S3Result<()> {
-        let old = self.index.get(b, key).await.map_err(internal)?;
-        self.index.put(b, key, entry).await.map_err(internal)?;
-        if let Some(old) = old {
-            self.drop_data(old.data);
+        // Most writes create a key: try that first (one cluster operation); read the
+        // entry being replaced only when there is one.
+        if cond.if_match.is_none()
+            && self
+                .index
+                .swap(b, key, None, Some(entry))
+                .await
+                .map_err(internal)?
+        {
+            return Ok(());
         }
-        Ok(())
+        for _ in 0..INDEX_SWAP_ATTEMPTS {
+            let old = self.index.get_versioned(b, key).await.map_err(internal)?;
+            if old.as_ref().is_some_and(|(cur, _)| cur.data == entry.data) {
+                // A retried call that the cluster had applied already.
+                return Ok(());
+            }
+            cond.check(old.as_ref().map(|(cur, _)| cur))?;
+            let (old, raw) = old.unzip();
+            if self
+                .index
+                .swap(b, key, raw, Some(entry))
+                .await
+                .map_err(internal)?
+            {
+                if let Some(old) = old {
+                    self.retire_data(b, key, old.data).await;
+                }
+                return Ok(());
+            }
+        }
+        Err(s3_error!(SlowDown, "Please reduce your request rate."))
     }
 
     /// Commits freshly written data `w` as the object `key` (one segment, no parts);
@@ -152,7 +245,7 @@ impl Gateway {
         &self,
         b: &BucketRecord,
         key: &str,
-        owner: &str,
+        how: Creation<'_>,
         w: &Written,
         stored: Stored,
         checksum: Option<StoredChecksum>,
@@ -162,22 +255,52 @@ impl Gateway {
             size: w.segment.s,
             etag: w.digests.etag(),
             mtime_ms: records::now_ms(),
-            owner: owner.to_string(),
+            owner: how.owner.to_string(),
             content_type: stored.content_type,
             headers: stored.headers,
             meta: stored.meta,
             checksum,
             data: vec![w.segment.clone()],
             parts: Vec::new(),
+            acl: how.acl,
         };
-        if let Err(e) = self.commit(b, key, &entry).await {
+        if let Err(e) = self.commit(b, key, &entry, how.cond).await {
             self.data.delete(std::slice::from_ref(&w.segment)).await;
             return Err(e);
         }
         Ok(entry)
     }
 
-    /// Removes data in the background (its index entry is gone already).
+    /// Fails early when a conditional write cannot succeed (the commit checks again).
+    pub(super) async fn precheck(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+        cond: WriteCondition<'_>,
+    ) -> S3Result<()> {
+        if !cond.if_none_match && cond.if_match.is_none() {
+            return Ok(());
+        }
+        let current = self.index.get(b, key).await.map_err(internal)?;
+        cond.check(current.as_ref())
+    }
+
+    /// Queues data that an index change just unlinked for removal after the GC delay
+    /// (readers that found it before the change may still be streaming it). If the
+    /// queue cannot be written the data stays as garbage; the change stands.
+    pub(super) async fn retire_data(
+        &self,
+        b: &BucketRecord,
+        key: &str,
+        segments: Vec<records::Segment>,
+    ) {
+        if let Err(e) = self.gc.enqueue(&b.name, key, segments).await {
+            tracing::warn!(bucket = %b.name, %key, "queueing replaced data for removal failed (left as garbage): {e}");
+        }
+    }
+
+    /// Removes data in the background (its index entry is gone already, and no reader
+    /// can have found it: unused multipart parts, aborted uploads).
     pub(super) fn drop_data(&self, segments: Vec<records::Segment>) {
         if segments.iter().all(|s| s.stripes() == 0) {
             return;
@@ -192,7 +315,10 @@ impl Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
-        let (caller, b) = self.owned_bucket(&req, &bucket).await?;
+        let (who, b) = self.bucket_with(&req, &bucket, Permission::Write).await?;
+        let acl = self
+            .new_object_acl(acl_input!(object: req.input), &who, &b)
+            .await?;
         let i = &mut req.input;
         super::headers::check_storage_class(i.storage_class.as_ref())?;
         let stored = Stored::from_given(Given {
@@ -206,34 +332,26 @@ impl Gateway {
         })?;
         let if_none_match = req.input.if_none_match.take();
         let if_match = req.input.if_match.take();
-        if if_none_match.is_some() || if_match.is_some() {
-            // Conditional writes: If-None-Match: * creates only; If-Match replaces
-            // only the object with that ETag (S3 answers 404 when there is none).
-            let current = self.index.get(&b, &key).await.map_err(internal)?;
-            let failed = || {
-                s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                )
-            };
-            if if_none_match.is_some() && current.is_some() {
-                return Err(failed());
-            }
-            if let Some(m) = &if_match {
-                let Some(cur) = &current else {
-                    return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-                };
-                if !super::conditions::etag_matches(m, &cur.etag) {
-                    return Err(failed());
-                }
-            }
-        }
+        let cond = WriteCondition {
+            if_none_match: if_none_match.is_some(),
+            if_match: if_match.as_ref(),
+        };
+        // Checked before the body is stored (to fail fast) and again, atomically,
+        // when the entry is swapped in.
+        self.precheck(&b, &key, cond).await?;
         let body = req.input.body.take();
         let (w, ck) = self
             .store_body(&req, &b, body, req.input.content_length)
             .await?;
         let entry = self
-            .commit_written(&b, &key, &caller.uid, &w, stored, ck)
+            .commit_written(
+                &b,
+                &key,
+                Creation::new(&who, acl).when(cond),
+                &w,
+                stored,
+                ck,
+            )
             .await?;
         let f = ck_fields(entry.checksum.as_ref());
         Ok(S3Response::new(PutObjectOutput {
@@ -248,21 +366,14 @@ impl Gateway {
         }))
     }
 
-    async fn entry(&self, b: &BucketRecord, key: &str) -> S3Result<IndexEntry> {
-        self.index
-            .get(b, key)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
-    }
-
     pub(super) async fn do_get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
-        let e = self.entry(&b, &i.key).await?;
+        let who = Self::principal(&req);
+        let b = self.bucket(&i.bucket).await?;
+        let e = self.object_with(&b, &i.key, &who, Permission::Read).await?;
         let p = ReadPlan::new(
             &e,
             &Conds {
@@ -308,8 +419,9 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = &req.input;
-        let (_, b) = self.owned_bucket(&req, &i.bucket).await?;
-        let e = self.entry(&b, &i.key).await?;
+        let who = Self::principal(&req);
+        let b = self.bucket(&i.bucket).await?;
+        let e = self.object_with(&b, &i.key, &who, Permission::Read).await?;
         let p = ReadPlan::new(
             &e,
             &Conds {
@@ -357,24 +469,41 @@ impl Gateway {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let (_, b) = self.owned_bucket(&req, &req.input.bucket).await?;
+        let (_, b) = self
+            .bucket_with(&req, &req.input.bucket, Permission::Write)
+            .await?;
         self.delete_key(&b, &req.input.key).await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
+    /// Removes `key` (nothing if absent) and then its data; guarded like
+    /// [`Gateway::commit`], so a concurrent overwrite is either removed with its data
+    /// or survives whole.
     async fn delete_key(&self, b: &BucketRecord, key: &str) -> S3Result<()> {
-        if let Some(e) = self.index.get(b, key).await.map_err(internal)? {
-            self.index.remove(b, key).await.map_err(internal)?;
-            self.drop_data(e.data);
+        for _ in 0..INDEX_SWAP_ATTEMPTS {
+            let Some((e, raw)) = self.index.get_versioned(b, key).await.map_err(internal)? else {
+                return Ok(());
+            };
+            if self
+                .index
+                .swap(b, key, Some(raw), None)
+                .await
+                .map_err(internal)?
+            {
+                self.retire_data(b, key, e.data).await;
+                return Ok(());
+            }
         }
-        Ok(())
+        Err(s3_error!(SlowDown, "Please reduce your request rate."))
     }
 
     pub(super) async fn do_delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        let (_, b) = self.owned_bucket(&req, &req.input.bucket).await?;
+        let (_, b) = self
+            .bucket_with(&req, &req.input.bucket, Permission::Write)
+            .await?;
         let objects = &req.input.delete.objects;
         if objects.len() > MAX_DELETE_KEYS {
             return Err(s3_error!(
