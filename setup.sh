@@ -21,9 +21,10 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------
 # libclang-dev: bindgen (librocksdb-sys); g++/make: RocksDB's C++; fio: the reference
-# figures printed next to our benchmarks; python3-venv + rclone: the S3 client tests.
+# figures printed next to our benchmarks; python3-venv + rclone: the S3 client tests;
+# openssl: the test CA of the HTTPS gateway test.
 install_packages() {
-    local want=(libclang-dev g++ make pkg-config fio python3-venv rclone)
+    local want=(libclang-dev g++ make pkg-config fio python3-venv rclone openssl)
     local missing=()
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

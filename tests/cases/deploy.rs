@@ -14,6 +14,8 @@
 //!   against `--help` of the binaries in `cuttle_cluster::bin_dir()` (build them first:
 //!   `cargo build -p cuttle-mon -p cuttle-osd -p cuttle-rgw -p cuttle-cli`; a
 //!   workspace test run does).
+//! - docs/configuration.md names every key of each daemon's configuration type and of
+//!   `cuttle.toml` (serialized from the examples with every optional key filled in).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -614,5 +616,193 @@ fn cuttle_commands_in_deploy_and_operations_docs_exist() {
     assert!(
         checked >= 20,
         "only {checked} command lines found; is the scan broken?"
+    );
+}
+
+/// Every key of a serialized configuration, as `table.key` paths. Tables of monitor
+/// name → address (`monitors`) count as one key: their entries are names, not keys.
+fn config_keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if let toml::Value::Table(inner) = value
+            && key != "monitors"
+        {
+            config_keys(inner, &path, out);
+        }
+        out.insert(path);
+    }
+}
+
+/// The keys of a value serialized as TOML (`toml::to_string`, with the type's own
+/// `Serialize` impl).
+fn serialized_keys(what: &str, text: Result<String, toml::ser::Error>) -> BTreeSet<String> {
+    let text = text.unwrap_or_else(|e| panic!("{what}: serializing: {e}"));
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let mut keys = BTreeSet::new();
+    config_keys(&table, "", &mut keys);
+    keys
+}
+
+/// docs/configuration.md names every key of every daemon's configuration (and of the
+/// CLI's `cuttle.toml`) as `` `key` ``, and every nested table as `` `[table]` ``. The
+/// values are the multi-campus examples with every optional key filled in; the
+/// destructuring below lists each type's fields, so a new field does not compile until
+/// it is filled in here (and then the doc must name it).
+#[test]
+fn configuration_doc_names_every_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut loaded: HashMap<String, Loaded> = load_dir(&deploy().join("multi-campus"), tmp.path())
+        .into_iter()
+        .collect();
+    let mut take = |name: &str| {
+        loaded
+            .remove(name)
+            .unwrap_or_else(|| panic!("deploy/multi-campus/{name} is missing"))
+    };
+    let (Loaded::Mon(mut mon), Loaded::Osd(mut osd), Loaded::Rgw(mut rgw), Loaded::Client(cli)) = (
+        take("mon.a.toml"),
+        take("osd.0.toml"),
+        take("rgw.east.toml"),
+        take("cuttle.toml"),
+    ) else {
+        panic!("multi-campus files loaded as the wrong daemons");
+    };
+
+    let MonConfig {
+        name: _,
+        data_dir: _,
+        listen,
+        monitors: _,
+        fsid: _,
+        secret,
+        secret_file,
+        timing: _,
+        metrics_addr,
+    } = &mut *mon;
+    listen.get_or_insert_with(|| "0.0.0.0:6789".into());
+    secret.get_or_insert_with(|| "ab".repeat(32));
+    secret_file.get_or_insert_with(|| "/etc/cuttle/secret".into());
+    metrics_addr.get_or_insert_with(|| "0.0.0.0:9410".into());
+
+    let OsdConfig {
+        data_dir: _,
+        device,
+        device_size,
+        host: _,
+        listen: _,
+        public_addr,
+        monitors: _,
+        fsid: _,
+        secret,
+        secret_file,
+        heartbeat_interval_ms: _,
+        store: _,
+        recovery_max_active: _,
+        recovery_max_bytes_per_sec: _,
+        scrub_interval_secs: _,
+        deep_scrub_interval_secs: _,
+        metrics_addr,
+    } = &mut *osd;
+    device.get_or_insert_with(|| "/dev/sdb".into());
+    device_size.get_or_insert(1 << 30);
+    public_addr.get_or_insert_with(|| "10.1.0.21:6800".into());
+    secret.get_or_insert_with(|| "ab".repeat(32));
+    secret_file.get_or_insert_with(|| "/etc/cuttle/secret".into());
+    metrics_addr.get_or_insert_with(|| "10.1.0.21:9420".into());
+
+    let RgwConfig {
+        listen: _,
+        fsid: _,
+        secret: _,
+        monitors: _,
+        region: _,
+        dns_suffix,
+        tls,
+        auth: _,
+        pools: _,
+        index_shards: _,
+        stripe_size: _,
+        put_parallel: _,
+        get_prefetch: _,
+        buffer_budget_mib: _,
+        cache_ttl_ms: _,
+        bootstrap_admin,
+        gc_delay_secs: _,
+        gc_interval_secs: _,
+        metrics_addr,
+    } = &mut *rgw;
+    dns_suffix.get_or_insert_with(|| "s3.example.org".into());
+    tls.get_or_insert_with(|| cuttle_rgw::config::TlsConfig {
+        cert: "/etc/cuttle/tls/s3.crt".into(),
+        key: "/etc/cuttle/tls/s3.key".into(),
+    });
+    bootstrap_admin.get_or_insert_with(|| cuttle_rgw::config::BootstrapUser {
+        uid: "admin".into(),
+        access_key: "CKEXAMPLEADMINKEY0001".into(),
+        secret_key: "x".repeat(40),
+    });
+    metrics_addr.get_or_insert_with(|| "10.3.0.31:9430".parse().unwrap());
+
+    let ClusterConf {
+        fsid: _,
+        secret: _,
+        monitors: _,
+    } = &cli;
+
+    let doc_path = root().join("docs").join("configuration.md");
+    let doc = read(&doc_path);
+    let mut missing = Vec::new();
+    let mut all = BTreeSet::new();
+    for (what, keys) in [
+        (
+            "cuttle-mon",
+            serialized_keys("MonConfig", toml::to_string(&*mon)),
+        ),
+        (
+            "cuttle-osd",
+            serialized_keys("OsdConfig", toml::to_string(&*osd)),
+        ),
+        (
+            "cuttle-rgw",
+            serialized_keys("RgwConfig", toml::to_string(&*rgw)),
+        ),
+        (
+            "cuttle.toml",
+            serialized_keys("ClusterConf", toml::to_string(&cli)),
+        ),
+    ] {
+        for path in &keys {
+            let (table, key) = path.rsplit_once('.').unwrap_or(("", path));
+            if !doc.contains(&format!("`{key}`")) {
+                missing.push(format!("{what}: key `{path}`"));
+            }
+            if !table.is_empty() && !doc.contains(&format!("`[{table}]`")) {
+                missing.push(format!("{what}: table `[{table}]`"));
+            }
+        }
+        all.extend(keys.into_iter().map(|k| format!("{what}: {k}")));
+    }
+    // The walk saw the nested tables of each daemon.
+    for expected in [
+        "cuttle-mon: timing.write_timeout_secs",
+        "cuttle-osd: store.backend",
+        "cuttle-rgw: tls.key",
+        "cuttle-rgw: auth.max_skew_secs",
+        "cuttle-rgw: pools.data",
+        "cuttle-rgw: bootstrap_admin.secret_key",
+        "cuttle.toml: monitors",
+    ] {
+        assert!(all.contains(expected), "{expected} not serialized: {all:?}");
+    }
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "{} does not name these configuration keys (as `key`):\n{}",
+        doc_path.display(),
+        missing.join("\n")
     );
 }

@@ -31,6 +31,11 @@ fn python() -> PathBuf {
 /// Starts a cluster with `rgws` gateways, runs pytest on `tests/s3` with `args`, and
 /// asserts that every test passed. The cluster is killed when this returns or panics.
 async fn run_suite(rgws: usize, args: &[&str]) {
+    run_suite_with(rgws, &RgwOptions::default(), &[], args).await;
+}
+
+/// [`run_suite`] with gateway options and extra environment for pytest.
+async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], args: &[&str]) {
     let bins = cuttle_cluster::bin_dir();
     for b in ["cuttle-mon", "cuttle-osd", "cuttle-rgw", "cuttle"] {
         assert!(
@@ -51,7 +56,7 @@ async fn run_suite(rgws: usize, args: &[&str]) {
             osd_heartbeat_ms: 500,
         },
         rgws,
-        &RgwOptions::default(),
+        opts,
     )
     .await
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
@@ -83,6 +88,7 @@ async fn run_suite(rgws: usize, args: &[&str]) {
         .env("S3_ADMIN_SECRET_KEY", &admin.secret_key)
         .env("S3_SCRATCH", scratch.path())
         .env("HOME", scratch.path())
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -103,11 +109,114 @@ async fn run_suite(rgws: usize, args: &[&str]) {
 /// The whole S3 suite against one gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_suite_on_one_gateway() {
-    run_suite(1, &["-m", "not multi_gateway"]).await;
+    run_suite(1, &["-m", "not multi_gateway and not tls"]).await;
 }
 
 /// What one of two gateways changes, the other sees at once (`-m multi_gateway`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_suite_on_two_gateways() {
     run_suite(2, &["-m", "multi_gateway"]).await;
+}
+
+/// Runs `openssl` with `args` in `dir`, asserting that it succeeded.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running openssl (needed for the TLS test): {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a test CA (`ca.pem`) and a certificate it signs for `127.0.0.1` and
+/// `localhost` (`server.pem`, key `server.key`) in `dir`.
+fn make_test_ca(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Cuttle test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+}
+
+/// The gateway over HTTPS with a certificate from a test CA (`-m tls`): boto3 and the
+/// AWS CLI trust it through `S3_CA_BUNDLE`; clients without the CA are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_suite_over_tls() {
+    let pki = tempfile::tempdir().unwrap();
+    make_test_ca(pki.path());
+    let opts = RgwOptions {
+        tls: Some((pki.path().join("server.pem"), pki.path().join("server.key"))),
+        ..RgwOptions::default()
+    };
+    let ca = pki.path().join("ca.pem");
+    run_suite_with(1, &opts, &[("S3_CA_BUNDLE", &ca)], &["-m", "tls"]).await;
 }

@@ -77,6 +77,28 @@ def s3_client(access_key, secret_key, endpoint=None, **config):
     )
 
 
+def aws_env(access_key, secret_key, name="aws"):
+    """The environment for running awscli as one identity: its own empty config and
+    credentials files in the scratch directory, region us-east-1, no retries, no pager."""
+    scratch = os.environ["S3_SCRATCH"]
+    cfg = os.path.join(scratch, f"{name}-config")
+    creds = os.path.join(scratch, f"{name}-credentials")
+    for p in (cfg, creds):
+        if not os.path.exists(p):
+            with open(p, "w") as f:
+                f.write("[default]\n")
+    return dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID=access_key,
+        AWS_SECRET_ACCESS_KEY=secret_key,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=cfg,
+        AWS_SHARED_CREDENTIALS_FILE=creds,
+        AWS_MAX_ATTEMPTS="1",
+        AWS_PAGER="",
+    )
+
+
 def force_trailer(client):
     """Makes boto3 send its checksum as it does over HTTPS: an aws-chunked body with the
     checksum in a trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER). Over plain HTTP boto3

@@ -26,7 +26,7 @@ from acl_util import (
     object_acl,
     url_of,
 )
-from conftest import endpoints, s3_client, unique
+from conftest import aws_env, endpoints, s3_client, unique
 
 pytestmark = pytest.mark.acl
 
@@ -166,23 +166,7 @@ def test_s3cmd_sharing(alices, tmp_path, mode, sig):
 
 
 def aws_runner(ident):
-    scratch = os.environ["S3_SCRATCH"]
-    cfg = os.path.join(scratch, "aws-config-acl")
-    creds = os.path.join(scratch, "aws-credentials-acl")
-    for path in (cfg, creds):
-        if not os.path.exists(path):
-            with open(path, "w") as f:
-                f.write("[default]\n")
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID=ident.access_key,
-        AWS_SECRET_ACCESS_KEY=ident.secret_key,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=cfg,
-        AWS_SHARED_CREDENTIALS_FILE=creds,
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-    )
+    env = aws_env(ident.access_key, ident.secret_key, "aws-acl")
 
     def run(*args, check=True, parse=False):
         out = subprocess.run(

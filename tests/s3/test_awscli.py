@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import endpoints, unique
+from conftest import aws_env, endpoints, unique
 
 MiB = 1024 * 1024
 
@@ -19,23 +19,7 @@ MiB = 1024 * 1024
 @pytest.fixture
 def aws(user):
     """Runs `aws ...` as a fresh user; returns stdout (parsed when JSON is asked for)."""
-    scratch = os.environ["S3_SCRATCH"]
-    cfg = os.path.join(scratch, "aws-config")
-    creds = os.path.join(scratch, "aws-credentials")
-    for p in (cfg, creds):
-        if not os.path.exists(p):
-            with open(p, "w") as f:
-                f.write("[default]\n")
-    base_env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID=user.access_key,
-        AWS_SECRET_ACCESS_KEY=user.secret_key,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=cfg,
-        AWS_SHARED_CREDENTIALS_FILE=creds,
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-    )
+    base_env = aws_env(user.access_key, user.secret_key)
 
     def run(*args, check=True, parse=False, env=None):
         out = subprocess.run(
