@@ -205,7 +205,7 @@ fn print_table(r: &Report) {
         r.backend
     );
     println!(
-        "{:<20} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7}",
+        "{:<20} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7} {:>10} {:>7}",
         "workload",
         "ops",
         "MB/s",
@@ -216,7 +216,9 @@ fn print_table(r: &Report) {
         "fio MB/s",
         "fio IOPS",
         "ratio",
-        "target"
+        "target",
+        "fio+sync",
+        "ratio"
     );
     for x in &r.rows {
         let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));

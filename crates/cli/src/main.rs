@@ -21,6 +21,11 @@
 //! module per command family. Results go to stdout (a table, or one JSON document with
 //! `--format json`); failures print one `error: <what>: <why> (<code>)` line on stderr
 //! and exit with 1 (usage errors exit with 2, as clap does).
+//!
+//! It talks to the cluster through the client library (and `cuttle-rgw`'s stores for
+//! `user` and `gc`, `cuttle-cluster` for local clusters); it must not depend on the
+//! OSD or monitor daemon crates or the object store: everything it does goes over the
+//! same RPCs as any client.
 
 mod cmd_bench;
 mod cmd_cluster;

@@ -69,7 +69,8 @@
 //! This crate is pure computation: no I/O, no async, no clock, no randomness, and no
 //! floating point in any placement decision (weights are 16.16 fixed point, the
 //! logarithm is an integer table). It depends only on `cuttle-types`, `serde` and
-//! `thiserror`.
+//! `thiserror`, and must not depend on the client, the daemons, storage or any
+//! networking or async crate.
 
 pub mod choose;
 mod error;
