@@ -110,6 +110,18 @@ fn used_bytes(st: &State) -> u64 {
 }
 
 fn rollback(st: &mut State, undo: Undo) {
+    // Collections first: an object removed from a collection that the transaction then
+    // removed goes back into the restored collection.
+    for (coll, old) in undo.colls.into_iter().rev() {
+        match old {
+            Some(c) => {
+                st.colls.insert(coll, c);
+            }
+            None => {
+                st.colls.remove(&coll);
+            }
+        }
+    }
     for ((coll, name), old) in undo.objects {
         if let Some(c) = st.colls.get_mut(&coll) {
             match old {
@@ -119,16 +131,6 @@ fn rollback(st: &mut State, undo: Undo) {
                 None => {
                     c.remove(&name);
                 }
-            }
-        }
-    }
-    for (coll, old) in undo.colls.into_iter().rev() {
-        match old {
-            Some(c) => {
-                st.colls.insert(coll, c);
-            }
-            None => {
-                st.colls.remove(&coll);
             }
         }
     }
