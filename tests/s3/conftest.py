@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import uuid
+from urllib.parse import urlparse
 
 import boto3
 import pytest
@@ -75,6 +76,41 @@ def s3_client(access_key, secret_key, endpoint=None, **config):
         region_name=REGION,
         config=cfg,
     )
+
+
+def write_s3cfg(name, access_key, secret_key, v2):
+    """An s3cmd configuration for the first endpoint (path-style, plain HTTP, SigV2 or
+    SigV4) in the scratch directory; returns its path."""
+    host = urlparse(endpoints()[0]).netloc
+    path = os.path.join(os.environ["S3_SCRATCH"], f"s3cfg-{name}")
+    with open(path, "w") as f:
+        f.write(
+            "[default]\n"
+            f"access_key = {access_key}\n"
+            f"secret_key = {secret_key}\n"
+            f"host_base = {host}\n"
+            f"host_bucket = {host}\n"
+            "use_https = False\n"
+            f"signature_v2 = {'True' if v2 else 'False'}\n"
+            "bucket_location = us-east-1\n"
+            "check_ssl_certificate = False\n"
+            "guess_mime_type = False\n"
+            "progress_meter = False\n"
+        )
+    return path
+
+
+def s3cmd_runner(cfg):
+    """run(*args, check=True): runs s3cmd with configuration `cfg`, asserting success
+    unless `check` is false; returns the CompletedProcess."""
+
+    def run(*args, check=True):
+        out = subprocess.run(["s3cmd", "-c", cfg, *args], capture_output=True, text=True, timeout=300)
+        if check:
+            assert out.returncode == 0, f"s3cmd {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+        return out
+
+    return run
 
 
 def aws_env(access_key, secret_key, name="aws"):

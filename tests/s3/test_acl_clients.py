@@ -8,9 +8,7 @@ the objects until an object is shared too; revoking makes both 403 again at once
 """
 
 import json
-import os
 import subprocess
-from urllib.parse import urlparse
 
 import pytest
 
@@ -26,7 +24,7 @@ from acl_util import (
     object_acl,
     url_of,
 )
-from conftest import aws_env, endpoints, s3_client, unique
+from conftest import aws_env, endpoints, s3_client, s3cmd_runner, unique, write_s3cfg
 
 pytestmark = pytest.mark.acl
 
@@ -55,31 +53,8 @@ def alices(make_user):
 # --- s3cmd ---
 
 
-def s3cmd_runner(ident, v2, tag):
-    host = urlparse(endpoints()[0]).netloc
-    path = os.path.join(os.environ["S3_SCRATCH"], f"s3cfg-acl-{tag}-{ident.uid}")
-    with open(path, "w") as f:
-        f.write(
-            "[default]\n"
-            f"access_key = {ident.access_key}\n"
-            f"secret_key = {ident.secret_key}\n"
-            f"host_base = {host}\n"
-            f"host_bucket = {host}\n"
-            "use_https = False\n"
-            f"signature_v2 = {'True' if v2 else 'False'}\n"
-            "bucket_location = us-east-1\n"
-            "check_ssl_certificate = False\n"
-            "guess_mime_type = False\n"
-            "progress_meter = False\n"
-        )
-
-    def run(*args, check=True):
-        out = subprocess.run(["s3cmd", "-c", path, *args], capture_output=True, text=True, timeout=120)
-        if check:
-            assert out.returncode == 0, f"s3cmd {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
-        return out
-
-    return run
+def s3cmd_as(ident, v2, tag):
+    return s3cmd_runner(write_s3cfg(f"acl-{tag}-{ident.uid}", ident.access_key, ident.secret_key, v2))
 
 
 def s3cmd_denied(out):
@@ -93,8 +68,8 @@ def test_s3cmd_sharing(alices, tmp_path, mode, sig):
     phys_u, chem_u = alices
     phys = Identity(phys_u, mode, empty_secret_ok=True)
     chem = Identity(chem_u, mode, empty_secret_ok=True)
-    p = s3cmd_runner(phys, sig == "v2", f"{mode}-{sig}")
-    c = s3cmd_runner(chem, sig == "v2", f"{mode}-{sig}")
+    p = s3cmd_as(phys, sig == "v2", f"{mode}-{sig}")
+    c = s3cmd_as(chem, sig == "v2", f"{mode}-{sig}")
     b = unique("s3cmdacl")
     p("mb", f"s3://{b}")
     f = tmp_path / "paper.txt"

@@ -26,8 +26,8 @@ def crc32(data):
     return b64(struct.pack(">I", zlib.crc32(data) & 0xFFFFFFFF))
 
 
-def _crc32c_table():
-    poly = 0x82F63B78
+def _reflected_table(poly):
+    """The byte table of a reflected CRC with polynomial `poly`."""
     table = []
     for i in range(256):
         c = i
@@ -37,14 +37,19 @@ def _crc32c_table():
     return table
 
 
-_CRC32C = _crc32c_table()
+def _reflected_crc(data, table, ones):
+    c = ones
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ ones
+
+
+_CRC32C = _reflected_table(0x82F63B78)
+_CRC64NVME = _reflected_table(0x9A6C9329AC4BC9B5)
 
 
 def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
-    return b64(struct.pack(">I", c ^ 0xFFFFFFFF))
+    return b64(struct.pack(">I", _reflected_crc(data, _CRC32C, 0xFFFFFFFF)))
 
 
 def sha1(data):
@@ -55,25 +60,8 @@ def sha256(data):
     return b64(hashlib.sha256(data).digest())
 
 
-def _crc64nvme_table():
-    poly = 0x9A6C9329AC4BC9B5
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC64NVME = _crc64nvme_table()
-
-
 def crc64nvme(data):
-    c = 0xFFFFFFFFFFFFFFFF
-    for b in data:
-        c = _CRC64NVME[(c ^ b) & 0xFF] ^ (c >> 8)
-    return b64(struct.pack(">Q", c ^ 0xFFFFFFFFFFFFFFFF))
+    return b64(struct.pack(">Q", _reflected_crc(data, _CRC64NVME, 0xFFFFFFFFFFFFFFFF)))
 
 
 ALGS = {

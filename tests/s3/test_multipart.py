@@ -317,41 +317,16 @@ def test_upload_part_copy_whole_object_and_errors(s3, bucket):
         Bucket=bucket, Key="dst", UploadId=uid, PartNumber=1, CopySource=f"{bucket}/src"
     )
     assert r["CopyPartResult"]["ETag"] == f'"{md5(b"0123456789").hex()}"'
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        s3.upload_part_copy(
-            Bucket=bucket,
-            Key="dst",
-            UploadId=uid,
-            PartNumber=2,
-            CopySource=f"{bucket}/src",
-            CopySourceRange="bytes=5-10",
-        )
-    assert error_code(e) == ("InvalidRange", 416)
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        s3.upload_part_copy(
-            Bucket=bucket,
-            Key="dst",
-            UploadId=uid,
-            PartNumber=2,
-            CopySource=f"{bucket}/src",
-            CopySourceRange="5-6",
-        )
-    assert error_code(e) == ("InvalidArgument", 400)
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        s3.upload_part_copy(
-            Bucket=bucket,
-            Key="dst",
-            UploadId=uid,
-            PartNumber=2,
-            CopySource=f"{bucket}/src",
-            CopySourceIfMatch='"0123456789abcdef0123456789abcdef"',
-        )
-    assert error_code(e) == ("PreconditionFailed", 412)
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        s3.upload_part_copy(
-            Bucket=bucket, Key="dst", UploadId=uid, PartNumber=2, CopySource=f"{bucket}/nope"
-        )
-    assert error_code(e) == ("NoSuchKey", 404)
+    for extra, expected in [
+        ({"CopySourceRange": "bytes=5-10"}, ("InvalidRange", 416)),
+        ({"CopySourceRange": "5-6"}, ("InvalidArgument", 400)),
+        ({"CopySourceIfMatch": '"0123456789abcdef0123456789abcdef"'}, ("PreconditionFailed", 412)),
+        ({"CopySource": f"{bucket}/nope"}, ("NoSuchKey", 404)),
+    ]:
+        args = dict(Bucket=bucket, Key="dst", UploadId=uid, PartNumber=2, CopySource=f"{bucket}/src")
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.upload_part_copy(**{**args, **extra})
+        assert error_code(e) == expected, extra
 
 
 @pytest.mark.slow

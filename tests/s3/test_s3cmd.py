@@ -3,52 +3,18 @@ HTTP), and in token mode (the token as the access key, an empty secret)."""
 
 import hashlib
 import os
-import subprocess
-from urllib.parse import urlparse
 
 import pytest
 
-from conftest import endpoints, unique
+from conftest import s3cmd_runner, unique, write_s3cfg
 
 MiB = 1024 * 1024
-
-
-def write_s3cfg(name, access_key, secret_key, v2):
-    host = urlparse(endpoints()[0]).netloc
-    path = os.path.join(os.environ["S3_SCRATCH"], f"s3cfg-{name}")
-    with open(path, "w") as f:
-        f.write(
-            "[default]\n"
-            f"access_key = {access_key}\n"
-            f"secret_key = {secret_key}\n"
-            f"host_base = {host}\n"
-            f"host_bucket = {host}\n"
-            "use_https = False\n"
-            f"signature_v2 = {'True' if v2 else 'False'}\n"
-            "bucket_location = us-east-1\n"
-            "check_ssl_certificate = False\n"
-            "guess_mime_type = False\n"
-            "progress_meter = False\n"
-        )
-    return path
-
-
-def runner(cfg):
-    def run(*args, check=True):
-        out = subprocess.run(
-            ["s3cmd", "-c", cfg, *args], capture_output=True, text=True, timeout=300
-        )
-        if check:
-            assert out.returncode == 0, f"s3cmd {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
-        return out
-
-    return run
 
 
 @pytest.fixture(params=["v2", "v4"])
 def s3cmd(request, user):
     cfg = write_s3cfg(f"{request.param}-{user.uid}", user.access_key, user.secret_key, request.param == "v2")
-    return runner(cfg)
+    return s3cmd_runner(cfg)
 
 
 def md5_file(path):
@@ -120,7 +86,7 @@ def test_multipart_put(s3cmd, user, tmp_path):
 @pytest.mark.parametrize("v2", [True, False], ids=["v2", "v4"])
 def test_token_mode(user, tmp_path, v2):
     token = user.token()
-    run = runner(write_s3cfg(f"token-{'v2' if v2 else 'v4'}-{user.uid}", token, "", v2))
+    run = s3cmd_runner(write_s3cfg(f"token-{'v2' if v2 else 'v4'}-{user.uid}", token, "", v2))
     b = unique("s3cmdtok")
     run("mb", f"s3://{b}")
     f = tmp_path / "t.txt"
@@ -134,14 +100,14 @@ def test_token_mode(user, tmp_path, v2):
     run("del", f"s3://{b}/t.txt")
     run("rb", f"s3://{b}")
 
-    bogus = runner(write_s3cfg(f"bogus-{user.uid}", "ctk" + "x" * 61, "", v2))
+    bogus = s3cmd_runner(write_s3cfg(f"bogus-{user.uid}", "ctk" + "x" * 61, "", v2))
     out = bogus("ls", check=False)
     assert out.returncode != 0 and "InvalidAccessKeyId" in out.stderr
 
 
 def test_wrong_secret_is_refused(user, tmp_path):
     for v2 in (True, False):
-        run = runner(write_s3cfg(f"wrong-{v2}-{user.uid}", user.access_key, "x" * 40, v2))
+        run = s3cmd_runner(write_s3cfg(f"wrong-{v2}-{user.uid}", user.access_key, "x" * 40, v2))
         out = run("ls", check=False)
         assert out.returncode != 0 and "SignatureDoesNotMatch" in out.stderr, out.stderr
 

@@ -34,14 +34,9 @@ impl Collector for HealthCollector {
         if !self.node.is_leader() {
             return Ok(());
         }
-        let acked = self
-            .node
-            .raft
-            .metrics()
-            .borrow()
-            .millis_since_quorum_ack
-            .is_some_and(|ms| ms < 5_000);
-        let gauge = ConstGauge::new(health_value(&self.node.status(acked).health));
+        let gauge = ConstGauge::new(health_value(
+            &self.node.status(self.node.quorum_acked()).health,
+        ));
         let m = encoder.encode_descriptor(
             "cuttle_mon_health_status",
             "Cluster health as the leader computes it: 0 HEALTH_OK, 1 HEALTH_WARN, 2 HEALTH_ERR (exported by the leader only)",

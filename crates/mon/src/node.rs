@@ -301,6 +301,16 @@ impl MonNode {
         }
     }
 
+    /// Whether a quorum acknowledged this (leader) monitor within the last 5 s: the
+    /// `quorum` argument of [`MonNode::status`].
+    pub fn quorum_acked(&self) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .millis_since_quorum_ack
+            .is_some_and(|ms| ms < 5_000)
+    }
+
     /// Status as this monitor sees it. `quorum` says whether it is a working leader.
     pub fn status(&self, quorum: bool) -> pb::StatusReply {
         let state = self.sm.current();

@@ -383,14 +383,7 @@ impl Monitor for MonService {
     ) -> Result<Response<pb::StatusReply>, Status> {
         match self.node.route(&req) {
             Ok(None) => {
-                let acked = self
-                    .node
-                    .raft
-                    .metrics()
-                    .borrow()
-                    .millis_since_quorum_ack
-                    .is_some_and(|ms| ms < 5_000);
-                let mut st = self.node.status(acked);
+                let mut st = self.node.status(self.node.quorum_acked());
                 let pgs = self.node.pg_stats();
                 st.recovery_objects_remaining = pgs.recovery_objects_remaining;
                 st.recovery_bytes_per_sec = pgs.recovery_bytes_per_sec;

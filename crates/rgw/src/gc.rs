@@ -90,10 +90,7 @@ pub struct GcQueue {
 /// Removes stripes, treating "already gone" as done; failures are logged (the
 /// stripes stay as garbage) and counted out.
 pub async fn remove_stripes(io: &IoCtx, segments: &[Segment]) -> u64 {
-    let names: Vec<String> = segments
-        .iter()
-        .flat_map(|s| (0..s.stripes()).map(|n| s.stripe_name(n)))
-        .collect();
+    let names: Vec<String> = segments.iter().flat_map(Segment::stripe_names).collect();
     futures::stream::iter(names)
         .map(|name| async move {
             match io.remove(&name).await {
@@ -234,7 +231,7 @@ fn entry_of(key: &[u8], value: &[u8]) -> RgwResult<GcEntry> {
     let stripes = record
         .segments
         .iter()
-        .flat_map(|s| (0..s.stripes()).map(|n| s.stripe_name(n)))
+        .flat_map(Segment::stripe_names)
         .collect();
     Ok(GcEntry {
         due_ms,

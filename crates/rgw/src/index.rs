@@ -173,20 +173,9 @@ impl BucketIndex {
         }
     }
 
-    /// Sets the entry of `key` (the object becomes visible, or its new version does).
-    pub async fn put(&self, b: &BucketRecord, key: &str, e: &IndexEntry) -> RgwResult<()> {
-        self.io
-            .omap_set(
-                &Self::shard_object(b, key),
-                vec![(Bytes::copy_from_slice(key.as_bytes()), records::encode(e))],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Sets many entries with one omap write per shard: the same index state as
-    /// [`BucketIndex::put`] of each, for bulk loads (benchmark fills, imports). It does
-    /// not replace data: the caller owns whatever entries it overwrites.
+    /// Sets many entries with one omap write per shard, unguarded (unlike
+    /// [`BucketIndex::swap`]), for bulk loads (benchmark fills, imports). It does not
+    /// replace data: the caller owns whatever entries it overwrites.
     pub async fn put_many(
         &self,
         b: &BucketRecord,
@@ -207,22 +196,6 @@ impl BucketIndex {
         )
         .await?;
         Ok(())
-    }
-
-    /// Removes the entry of `key` (nothing if there is none).
-    pub async fn remove(&self, b: &BucketRecord, key: &str) -> RgwResult<()> {
-        match self
-            .io
-            .omap_rm(
-                &Self::shard_object(b, key),
-                vec![Bytes::copy_from_slice(key.as_bytes())],
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Whether the bucket has no objects.

@@ -218,6 +218,11 @@ impl Segment {
     pub fn stripe_name(&self, n: u64) -> String {
         format!("{}.{n}", self.i)
     }
+
+    /// Names of every stripe, in order.
+    pub fn stripe_names(&self) -> impl Iterator<Item = String> + '_ {
+        (0..self.stripes()).map(|n| self.stripe_name(n))
+    }
 }
 
 /// A checksum the client asked for, as S3 returns it.
