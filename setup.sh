@@ -22,9 +22,10 @@ log() { printf '==> %s\n' "$*" >&2; }
 # --- 1. Debian packages ------------------------------------------------------------
 # libclang-dev: bindgen (librocksdb-sys); g++/make: RocksDB's C++; fio: the reference
 # figures printed next to our benchmarks; python3-venv + rclone: the S3 client tests;
-# openssl: the test CA of the HTTPS gateway test.
+# openssl: the test CA of the HTTPS gateway test. Tests only: chromium (the dashboard's
+# headless-browser test).
 install_packages() {
-    local want=(libclang-dev g++ make pkg-config fio python3-venv rclone openssl)
+    local want=(libclang-dev g++ make pkg-config fio python3-venv rclone openssl "$@")
     local missing=()
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -89,7 +90,7 @@ install_python_clients() {
     cp "$req" "$venv/requirements.txt"
 }
 
-install_packages
+if [ "$mode" = test ]; then install_packages chromium; else install_packages; fi
 prebuild_rocksdb
 
 case "$mode" in

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use cuttle_cluster::{LocalSpec, MonTiming, TestCluster};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Timers that make failures quick to observe in tests.
 pub fn fast_timing() -> MonTiming {
@@ -37,6 +38,7 @@ pub async fn cluster(osds: usize) -> TestCluster {
         pg_num: 16,
         timing: fast_timing(),
         osd_heartbeat_ms: 500,
+        tls: false,
     })
     .await
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
@@ -79,4 +81,42 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// An HTTP/1.1 answer: status, the header block in lower case, body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Status line and headers, lower-cased (for `contains` checks).
+    pub head: String,
+    /// Body, lossily decoded.
+    pub body: String,
+}
+
+/// One plain HTTP/1.1 request without a body over a fresh connection. Panics when the
+/// server cannot be reached or answers with no status line.
+#[allow(clippy::unwrap_used)]
+pub async fn http(addr: &str, method: &str, path: &str) -> HttpAnswer {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line from {addr}: {head:?}"));
+    HttpAnswer {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_string(),
+    }
 }

@@ -119,7 +119,7 @@ fn load(path: &Path) -> Loaded {
         // carries a [local] table), so look at the keys here.
         let table: toml::Table = toml::from_str(&read(path)).unwrap_or_else(|e| fail(&e));
         let keys: BTreeSet<&str> = table.keys().map(String::as_str).collect();
-        let known = BTreeSet::from(["fsid", "secret", "monitors"]);
+        let known = BTreeSet::from(["fsid", "secret", "monitors", "rpc_tls"]);
         assert!(
             keys.is_subset(&known),
             "{name}: keys {keys:?}, the client reads only {known:?}"
@@ -298,12 +298,16 @@ fn example_configs_load_with_the_daemons_loaders_and_agree() {
 }
 
 #[test]
-fn multi_campus_gateways_serve_tls_and_osds_use_raw_disks() {
+fn multi_campus_daemons_use_tls_and_osds_use_raw_disks() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = deploy().join("multi-campus");
     for (name, c) in load_dir(&dir, tmp.path()) {
+        // Traffic crosses campus links: every process speaks gRPC over TLS.
         match c {
-            Loaded::Rgw(r) => assert!(r.tls.is_some(), "{name}: no [tls]"),
+            Loaded::Rgw(r) => {
+                assert!(r.tls.is_some(), "{name}: no [tls]");
+                assert!(r.rpc_tls.is_some(), "{name}: no [rpc_tls]");
+            }
             Loaded::Osd(o) => {
                 let dev = o.device_path();
                 assert!(
@@ -311,9 +315,13 @@ fn multi_campus_gateways_serve_tls_and_osds_use_raw_disks() {
                     "{name}: device {} is not a stable raw-disk path",
                     dev.display()
                 );
+                assert!(o.rpc_tls.is_some(), "{name}: no [rpc_tls]");
             }
-            Loaded::Mon(m) => assert!(m.secret_file.is_some(), "{name}: inline secret"),
-            Loaded::Client(_) => {}
+            Loaded::Mon(m) => {
+                assert!(m.secret_file.is_some(), "{name}: inline secret");
+                assert!(m.rpc_tls.is_some(), "{name}: no [rpc_tls]");
+            }
+            Loaded::Client(c) => assert!(c.rpc_tls.is_some(), "{name}: no [rpc_tls]"),
         }
     }
 }
@@ -682,7 +690,17 @@ fn configuration_doc_names_every_key() {
         secret_file,
         timing: _,
         metrics_addr,
+        rpc_tls,
     } = &mut *mon;
+    let server_tls = || cuttle_rpc::ServerTlsFiles {
+        ca: "/etc/cuttle/tls/ca.pem".into(),
+        cert: "/etc/cuttle/tls/node.pem".into(),
+        key: "/etc/cuttle/tls/node.key".into(),
+    };
+    let client_tls = || cuttle_rpc::ClientTlsFiles {
+        ca: "/etc/cuttle/tls/ca.pem".into(),
+    };
+    rpc_tls.get_or_insert_with(server_tls);
     listen.get_or_insert_with(|| "0.0.0.0:6789".into());
     secret.get_or_insert_with(|| "ab".repeat(32));
     secret_file.get_or_insert_with(|| "/etc/cuttle/secret".into());
@@ -706,7 +724,9 @@ fn configuration_doc_names_every_key() {
         scrub_interval_secs: _,
         deep_scrub_interval_secs: _,
         metrics_addr,
+        rpc_tls,
     } = &mut *osd;
+    rpc_tls.get_or_insert_with(server_tls);
     device.get_or_insert_with(|| "/dev/sdb".into());
     device_size.get_or_insert(1 << 30);
     public_addr.get_or_insert_with(|| "10.1.0.21:6800".into());
@@ -734,7 +754,9 @@ fn configuration_doc_names_every_key() {
         gc_delay_secs: _,
         gc_interval_secs: _,
         metrics_addr,
+        rpc_tls,
     } = &mut *rgw;
+    rpc_tls.get_or_insert_with(client_tls);
     dns_suffix.get_or_insert_with(|| "s3.example.org".into());
     tls.get_or_insert_with(|| cuttle_rgw::config::TlsConfig {
         cert: "/etc/cuttle/tls/s3.crt".into(),
@@ -747,11 +769,14 @@ fn configuration_doc_names_every_key() {
     });
     metrics_addr.get_or_insert_with(|| "10.3.0.31:9430".parse().unwrap());
 
+    let mut cli = cli;
     let ClusterConf {
         fsid: _,
         secret: _,
         monitors: _,
-    } = &cli;
+        rpc_tls,
+    } = &mut cli;
+    rpc_tls.get_or_insert_with(client_tls);
 
     let doc_path = root().join("docs").join("configuration.md");
     let doc = read(&doc_path);
@@ -791,6 +816,10 @@ fn configuration_doc_names_every_key() {
         "cuttle-mon: timing.write_timeout_secs",
         "cuttle-osd: store.backend",
         "cuttle-rgw: tls.key",
+        "cuttle-mon: rpc_tls.key",
+        "cuttle-osd: rpc_tls.cert",
+        "cuttle-rgw: rpc_tls.ca",
+        "cuttle.toml: rpc_tls.ca",
         "cuttle-rgw: auth.max_skew_secs",
         "cuttle-rgw: pools.data",
         "cuttle-rgw: bootstrap_admin.secret_key",

@@ -11,27 +11,11 @@ use cuttle_client::Cluster;
 use cuttle_cluster::{LocalSpec, RgwOptions, TestCluster};
 use cuttle_proto as pb;
 use cuttle_tests::{eventually, fast_timing, pattern};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 async fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line from {addr}: {head:?}"));
-    (status, body.to_string())
+    let a = cuttle_tests::http(addr, method, path).await;
+    (a.status, a.body)
 }
 
 /// A scrape: series (`name{labels}`) → value, plus the raw text for messages.
@@ -120,6 +104,7 @@ async fn every_daemon_serves_metrics_that_move_with_traffic() {
             pg_num: 16,
             timing: fast_timing(),
             osd_heartbeat_ms: 500,
+            tls: false,
         },
         1,
         &RgwOptions::default(),

@@ -54,6 +54,7 @@ async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], a
             pg_num: 16,
             timing: fast_timing(),
             osd_heartbeat_ms: 500,
+            tls: false,
         },
         rgws,
         opts,

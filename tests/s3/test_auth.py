@@ -1,18 +1,21 @@
 """Authentication with boto3: SigV4 headers, presigned URLs (valid, expired, tampered),
 clock skew, wrong secrets and unknown keys, anonymous requests, token mode (a token as
-the access key with any secret; revocation), other users' buckets, and SigV2 (boto3's
-`s3` signature version). Status codes and error codes are Amazon S3's."""
+the access key with any secret; revocation), other users' buckets, SigV2 (boto3's
+`s3` signature version), and requests signed for another region than the gateway's.
+Status codes and error codes are Amazon S3's."""
 
 import datetime
 import time
 import xml.etree.ElementTree as ET
 
+import boto3
 import botocore
 import pytest
 import urllib3
 from botocore import UNSIGNED
+from botocore.config import Config
 
-from conftest import cuttle, error_code, s3_client, unique
+from conftest import REGION, cuttle, endpoints, error_code, s3_client, unique
 
 HTTP = urllib3.PoolManager(retries=False)
 
@@ -309,3 +312,77 @@ def test_presigned_url_longer_than_a_week_is_refused(user, obj, token):
         "AuthorizationQueryParametersError",
         "X-Amz-Expires must be less than a week (in seconds) that is 604800",
     )
+
+
+def regional(user_or_key, region, secret=None, **config):
+    """A client of `user_or_key` (a User, or an access key with `secret`) that signs
+    for `region`, recording the error of every response it gets (`.errors`), also
+    those boto3 recovers from by itself."""
+    if secret is None:
+        user_or_key, secret = user_or_key.access_key, user_or_key.secret_key
+    c = boto3.client(
+        "s3",
+        endpoint_url=endpoints()[0],
+        aws_access_key_id=user_or_key,
+        aws_secret_access_key=secret,
+        region_name=region,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+    )
+    c.errors = []
+
+    def record(response, **_):
+        if response and response[1].get("Error"):
+            c.errors.append(
+                (response[1]["ResponseMetadata"]["HTTPStatusCode"], dict(response[1]["Error"]))
+            )
+
+    c.meta.events.register("needs-retry.s3", record)
+    return c
+
+
+def test_request_signed_for_another_region_is_refused(user, obj):
+    c = regional(user, "eu-west-1")
+    # S3 refuses the request and names the region to sign for; boto3, like with
+    # Amazon, then signs again for that region, so the call itself succeeds.
+    assert c.get_object(Bucket=obj, Key="o")["Body"].read() == b"secret data"
+    status, err = c.errors[0]
+    assert status == 400
+    assert err["Code"] == "AuthorizationHeaderMalformed"
+    assert err["Region"] == REGION
+    assert err["Message"] == (
+        "The authorization header is malformed; the region 'eu-west-1' is wrong; "
+        f"expecting '{REGION}'"
+    )
+    # The same client with the right region is served at once.
+    c = regional(user, REGION)
+    assert c.get_object(Bucket=obj, Key="o")["Body"].read() == b"secret data"
+    assert c.errors == []
+
+
+def test_token_signed_for_another_region_is_refused(user, obj):
+    c = regional(user.token(), "ap-south-1", secret="anything")
+    assert c.list_objects_v2(Bucket=obj)["KeyCount"] == 1
+    status, err = c.errors[0]
+    assert (status, err["Code"], err["Region"]) == (400, "AuthorizationHeaderMalformed", REGION)
+
+
+@pytest.mark.parametrize("token", [False, True])
+def test_presigned_url_for_another_region_is_refused(user, obj, token):
+    c = (
+        regional(user.token(), "eu-west-1", secret="x", signature_version="s3v4")
+        if token
+        else regional(user, "eu-west-1", signature_version="s3v4")
+    )
+    url = presign_get(c, obj, 300)
+    assert "%2Feu-west-1%2F" in url
+    status, data = fetch("GET", url)
+    assert status == 400, data
+    root = ET.fromstring(data)
+    assert root.findtext("Code") == "AuthorizationQueryParametersError"
+    assert root.findtext("Message") == (
+        "Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; "
+        f"expecting '{REGION}'"
+    )
+    assert root.findtext("Region") == REGION
+    ok = regional(user, REGION, signature_version="s3v4")
+    assert fetch("GET", presign_get(ok, obj, 300)) == (200, b"secret data")

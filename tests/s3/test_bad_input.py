@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import socket
 import time
+import xml.etree.ElementTree as ET
 from urllib.parse import quote, urlparse
 
 import botocore.auth
@@ -22,14 +23,14 @@ def host_port():
     return u.hostname, u.port
 
 
-def signed_headers(user, method, path, body=b"", headers=None, query=""):
+def signed_headers(user, method, path, body=b"", headers=None, query="", region=REGION):
     """SigV4 headers for a request (payload hash in x-amz-content-sha256, Host)."""
     url = endpoints()[0] + path + (f"?{query}" if query else "")
     h = dict(headers or {})
     h["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
     req = AWSRequest(method=method, url=url, data=body, headers=h)
     creds = botocore.credentials.Credentials(user.access_key, user.secret_key)
-    botocore.auth.SigV4Auth(creds, "s3", REGION).add_auth(req)
+    botocore.auth.SigV4Auth(creds, "s3", region).add_auth(req)
     out = dict(req.headers.items())
     out["Host"] = urlparse(endpoints()[0]).netloc
     return out
@@ -48,10 +49,14 @@ class Reply:
         return text.split("<Code>", 1)[1].split("</Code>", 1)[0]
 
 
-def request(user, method, path, body=b"", headers=None, query="", sign=True):
+def request(user, method, path, body=b"", headers=None, query="", sign=True, region=REGION):
     host, port = host_port()
     conn = http.client.HTTPConnection(host, port, timeout=30)
-    h = signed_headers(user, method, path, body, headers, query) if sign else dict(headers or {})
+    h = (
+        signed_headers(user, method, path, body, headers, query, region)
+        if sign
+        else dict(headers or {})
+    )
     conn.request(method, path + (f"?{query}" if query else ""), body=body, headers=h)
     r = conn.getresponse()
     reply = Reply(r.status, r.getheaders(), r.read())
@@ -264,4 +269,71 @@ def test_unsigned_and_wrongly_signed_requests(user, s3, bucket):
     assert_s3_error(r, 400, "InvalidArgument")
     r = request(user, "GET", f"/{bucket}", headers={"Authorization": "AWS nocolon"}, sign=False)
     assert r.status in (400, 403) and r.headers.get("x-amz-request-id") and r.code(), r.body
+    still_serves(s3, bucket)
+
+
+def error_fields(reply):
+    """The child elements of an error body, by name (S3's order kept in `order`)."""
+    root = ET.fromstring(reply.body)
+    assert root.tag == "Error", reply.body
+    fields = {c.tag: c.text or "" for c in root}
+    fields["order"] = [c.tag for c in root]
+    return fields
+
+
+def assert_error_elements(reply, status, code, **elements):
+    """An S3 error whose body names what it is about (`elements`) and carries the
+    request id of the response's `x-amz-request-id` as RequestId and HostId."""
+    assert_s3_error(reply, status, code)
+    f = error_fields(reply)
+    for name, value in elements.items():
+        assert f.get(name) == value, (name, reply.body)
+    assert f["RequestId"] == reply.headers["x-amz-request-id"], reply.body
+    assert f["HostId"] == reply.headers["x-amz-id-2"], reply.body
+    # Code, Message, the context elements, then RequestId and HostId, as S3 writes them.
+    assert f["order"] == ["Code", "Message", *elements, "RequestId", "HostId"], reply.body
+    assert not any(k.startswith("x-cuttle") for k in reply.headers), reply.headers
+
+
+def test_error_bodies_name_what_they_are_about(user, make_user, s3, bucket):
+    missing = unique("nobkt")
+    r = request(user, "GET", f"/{missing}/k", sign=False)
+    assert_error_elements(r, 404, "NoSuchBucket", BucketName=missing)
+    r = request(user, "GET", f"/{missing}/k")
+    assert_error_elements(r, 404, "NoSuchBucket", BucketName=missing)
+    # (Keys that need escaping: tests/s3/test_objects.py, with boto3.)
+    r = request(user, "GET", f"/{bucket}/dir/missing.txt")
+    assert_error_elements(r, 404, "NoSuchKey", Key="dir/missing.txt")
+    r = request(user, "GET", f"/{bucket}/k", query="uploadId=no-such-upload")
+    assert_error_elements(r, 404, "NoSuchUpload", UploadId="no-such-upload")
+    r = request(user, "PUT", f"/{bucket}")
+    assert_error_elements(r, 409, "BucketAlreadyOwnedByYou", BucketName=bucket)
+    r = request(make_user(), "PUT", f"/{bucket}")
+    assert_error_elements(r, 409, "BucketAlreadyExists", BucketName=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    r = request(user, "DELETE", f"/{bucket}")
+    assert_error_elements(r, 409, "BucketNotEmpty", BucketName=bucket)
+    # Every error carries the request id, with or without context elements.
+    r = request(user, "GET", f"/{bucket}", sign=False)
+    assert_error_elements(r, 403, "AccessDenied")
+    # A HEAD answer has no body, and no internal header either.
+    r = request(user, "HEAD", f"/{bucket}/nope")
+    assert r.status == 404 and r.body == b"", r.body
+    assert not any(k.startswith("x-cuttle") for k in r.headers), r.headers
+    still_serves(s3, bucket)
+
+
+def test_request_signed_for_another_region_is_refused(user, s3, bucket):
+    r = request(user, "GET", f"/{bucket}", region="eu-west-1")
+    assert_error_elements(r, 400, "AuthorizationHeaderMalformed", Region=REGION)
+    assert error_fields(r)["Message"] == (
+        "The authorization header is malformed; the region 'eu-west-1' is wrong; "
+        f"expecting '{REGION}'"
+    )
+    # Refused before the body is looked at: nothing is stored.
+    r = request(user, "PUT", f"/{bucket}/k", body=b"data", region="us-west-2")
+    assert_error_elements(r, 400, "AuthorizationHeaderMalformed", Region=REGION)
+    assert keys(s3, bucket) == []
+    # The right region is served.
+    assert request(user, "GET", f"/{bucket}").status == 200
     still_serves(s3, bucket)

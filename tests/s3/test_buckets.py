@@ -101,6 +101,7 @@ def test_create_existing_bucket_owned_by_you(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.create_bucket(Bucket=bucket)
     assert error_code(e) == ("BucketAlreadyOwnedByYou", 409)
+    assert e.value.response["Error"]["BucketName"] == bucket
 
 
 def test_create_existing_bucket_of_another_owner(s3, bucket, make_user):
@@ -108,6 +109,7 @@ def test_create_existing_bucket_of_another_owner(s3, bucket, make_user):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         other.create_bucket(Bucket=bucket)
     assert error_code(e) == ("BucketAlreadyExists", 409)
+    assert e.value.response["Error"]["BucketName"] == bucket
     # The bucket is still the first owner's.
     assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
 
@@ -121,6 +123,7 @@ def test_delete_bucket(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.delete_bucket(Bucket=bucket)
     assert error_code(e) == ("NoSuchBucket", 404)
+    assert e.value.response["Error"]["BucketName"] == bucket
 
 
 def test_delete_non_empty_bucket_is_refused(s3, bucket):
@@ -128,6 +131,7 @@ def test_delete_non_empty_bucket_is_refused(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.delete_bucket(Bucket=bucket)
     assert error_code(e) == ("BucketNotEmpty", 409)
+    assert e.value.response["Error"]["BucketName"] == bucket
     s3.delete_object(Bucket=bucket, Key="k")
     s3.delete_bucket(Bucket=bucket)
 

@@ -1,7 +1,9 @@
 """Checksums with boto3: the default CRC32 (in a header over HTTP, in an aws-chunked
 trailer as boto3 sends it over HTTPS), explicit x-amz-checksum-crc32 / crc32c / sha1 /
 sha256 values returned on GET and HEAD with ChecksumMode=ENABLED, wrong values refused
-with BadDigest (no object created), and composite checksums of multipart uploads."""
+with BadDigest (no object created), composite checksums of multipart uploads, and S3's
+default: a full-object CRC64NVME for every upload (PUT, copy, multipart) that carries
+no checksum."""
 
 import base64
 import hashlib
@@ -96,6 +98,8 @@ def test_default_crc32_header(s3, bucket):
     h = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
     assert h["ChecksumCRC32"] == crc32(body)
     assert h["ChecksumType"] == "FULL_OBJECT"
+    # The client's checksum is the object's; S3 adds its default only when none came.
+    assert "ChecksumCRC64NVME" not in h
 
 
 @pytest.mark.parametrize("size", [0, 1, 65_536, 3 * MIB + 7])
@@ -355,3 +359,86 @@ def test_full_object_type_needs_a_crc(s3, bucket):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             s3.create_multipart_upload(Bucket=bucket, Key="k", **kw)
         assert error_code(e) == ("InvalidRequest", 400), kw
+
+
+def no_checksum_client(user):
+    """boto3 sending checksums only where S3 requires one (never on these uploads)."""
+    return user.client(request_checksum_calculation="when_required")
+
+
+@pytest.mark.parametrize("size", [0, 9, 1_000_000])
+def test_upload_without_checksum_gets_crc64nvme(user, bucket, size):
+    c = no_checksum_client(user)
+    seen = sent_headers(c)
+    body = b"123456789" if size == 9 else os.urandom(size)
+    r = c.put_object(Bucket=bucket, Key="k", Body=body)
+    assert not [h for h in seen[-1] if h.lower().startswith("x-amz-checksum")], seen[-1]
+    assert r["ChecksumCRC64NVME"] == crc64nvme(body)
+    assert r["ChecksumType"] == "FULL_OBJECT"
+    h = c.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC64NVME"] == crc64nvme(body)
+    assert h["ChecksumType"] == "FULL_OBJECT"
+    got = c.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC64NVME"] == crc64nvme(body)
+    assert got["Body"].read() == body
+    # Only when asked for, as every checksum.
+    assert "ChecksumCRC64NVME" not in c.head_object(Bucket=bucket, Key="k")
+    if size == 9:
+        assert base64.b64decode(h["ChecksumCRC64NVME"]).hex() == "ae8b14860a799888"
+
+
+def test_raw_put_without_checksum_gets_crc64nvme(user, bucket):
+    # No SDK in between: a plain signed PUT, then a HEAD asking for checksums.
+    from test_bad_input import request
+
+    body = os.urandom(70_000)
+    r = request(user, "PUT", f"/{bucket}/raw", body=body)
+    assert r.status == 200, r.body
+    assert r.headers["x-amz-checksum-crc64nvme"] == crc64nvme(body)
+    r = request(user, "HEAD", f"/{bucket}/raw", headers={"x-amz-checksum-mode": "ENABLED"})
+    assert r.status == 200
+    assert r.headers["x-amz-checksum-crc64nvme"] == crc64nvme(body)
+    assert r.headers["x-amz-checksum-type"] == "FULL_OBJECT"
+    assert not [k for k in r.headers if k.startswith("x-amz-checksum-") and k not in (
+        "x-amz-checksum-crc64nvme", "x-amz-checksum-type")], r.headers
+
+
+def test_copy_of_object_without_checksum_gets_crc64nvme(user, bucket):
+    c = no_checksum_client(user)
+    body = os.urandom(5000)
+    c.put_object(Bucket=bucket, Key="src", Body=body)
+    r = c.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert r["CopyObjectResult"]["ChecksumCRC64NVME"] == crc64nvme(body)
+    h = c.head_object(Bucket=bucket, Key="dst", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC64NVME"] == crc64nvme(body)
+    assert h["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_multipart_without_checksum_gets_full_object_crc64nvme(user, bucket):
+    c = no_checksum_client(user)
+    parts = [os.urandom(5 * MIB + 3), os.urandom(4321)]
+    whole = b"".join(parts)
+    r = c.create_multipart_upload(Bucket=bucket, Key="mp")
+    assert "ChecksumAlgorithm" not in r
+    uid = r["UploadId"]
+    done = []
+    for n, p in enumerate(parts[:1], 1):
+        r = c.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=n, Body=p)
+        done.append({"PartNumber": n, "ETag": r["ETag"]})
+    # A part copied in gets one as well.
+    c.put_object(Bucket=bucket, Key="tail", Body=parts[1])
+    r = c.upload_part_copy(
+        Bucket=bucket, Key="mp", UploadId=uid, PartNumber=2,
+        CopySource={"Bucket": bucket, "Key": "tail"},
+    )
+    done.append({"PartNumber": 2, "ETag": r["CopyPartResult"]["ETag"]})
+    r = c.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": done}
+    )
+    assert r["ChecksumCRC64NVME"] == crc64nvme(whole)
+    assert r["ChecksumType"] == "FULL_OBJECT"
+    h = c.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC64NVME"] == crc64nvme(whole)
+    assert h["ChecksumType"] == "FULL_OBJECT"
+    assert h["ETag"].endswith('-2"')
+    assert c.get_object(Bucket=bucket, Key="mp")["Body"].read() == whole

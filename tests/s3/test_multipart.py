@@ -74,6 +74,7 @@ def test_complete_multipart_upload(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.list_parts(Bucket=bucket, Key="mp", UploadId=uid)
     assert error_code(e) == ("NoSuchUpload", 404)
+    assert e.value.response["Error"]["UploadId"] == uid
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 

@@ -53,6 +53,19 @@ def test_put_get_head_delete_round_trip(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.get_object(Bucket=bucket, Key="a/b c.txt")
     assert error_code(e) == ("NoSuchKey", 404)
+    assert e.value.response["Error"]["Key"] == "a/b c.txt"
+
+
+def test_missing_key_error_names_the_key(s3, bucket):
+    # As S3: <Key> in the error body, escaped as XML, whatever the key holds.
+    for key in ["plain", "dir/a b&<c>\"'é%2F+"]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.get_object(Bucket=bucket, Key=key)
+        assert error_code(e) == ("NoSuchKey", 404)
+        err = e.value.response["Error"]
+        assert err["Key"] == key, err
+        assert "BucketName" not in err, err
+        assert e.value.response["ResponseMetadata"]["RequestId"]
 
 
 def test_delete_is_idempotent(s3, bucket):
@@ -70,6 +83,7 @@ def test_object_in_missing_bucket(s3):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.get_object(Bucket=name, Key="k")
     assert error_code(e) == ("NoSuchBucket", 404)
+    assert e.value.response["Error"]["BucketName"] == name
 
 
 def test_objects_of_another_owner_are_denied(s3, bucket, make_user):

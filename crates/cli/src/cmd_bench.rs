@@ -425,7 +425,10 @@ pub async fn osd_bench(
     let conf =
         cuttle_client::ClusterConf::load(&ctx.conf).context("reading the cluster configuration")?;
     let secret = conf.cluster_secret().context("the cluster secret")?;
-    let ch = cuttle_rpc_channel(&info.addr)?;
+    let channels = conf
+        .channel_config()
+        .context("the cluster configuration's [rpc_tls]")?;
+    let ch = cuttle_rpc_channel(&info.addr, &channels)?;
     let mut client =
         pb::osd_client::OsdClient::with_interceptor(ch, cuttle_rpc::ClientAuth::new(secret));
     let r = client
@@ -453,8 +456,12 @@ pub async fn osd_bench(
     output::emit(ctx.format, &view)
 }
 
-fn cuttle_rpc_channel(addr: &str) -> Result<tonic::transport::Channel> {
-    cuttle_rpc::channel::lazy_channel(addr).with_context(|| format!("OSD address {addr:?}"))
+fn cuttle_rpc_channel(
+    addr: &str,
+    channels: &cuttle_rpc::ChannelConfig,
+) -> Result<tonic::transport::Channel> {
+    cuttle_rpc::channel::lazy_channel(addr, channels)
+        .with_context(|| format!("OSD address {addr:?}"))
 }
 
 #[cfg(test)]

@@ -5,10 +5,15 @@
 //! is not running with the same identity and data; daemons outlive the command (they
 //! run in their own sessions) and `down` stops them.
 //!
+//! With `up --tls` (a new cluster only) the directory also gets a throw-away CA and
+//! server certificate (`DIR/tls/`): every daemon serves gRPC with TLS, the gateways
+//! serve HTTPS, and `cuttle.toml` names the CA; later `up`s keep it that way.
+//!
 //! JSON shapes: a daemon is `{name, pid, running, addr, log}` (`up` adds `started`);
 //! up `{dir, conf, fsid, daemons, pools_created, health, checks, s3_endpoints, s3_admin:
-//! {uid, access_key, secret_key} | null}`; down `{dir, stopped: [name], daemons}`; status
-//! `{dir, conf, fsid, daemons, s3_endpoints}`.
+//! {uid, access_key, secret_key} | null, tls_ca?}`; down `{dir, stopped: [name],
+//! daemons}`; status `{dir, conf, fsid, daemons, s3_endpoints, tls_ca?}` (`tls_ca`: the
+//! CA certificate of a TLS cluster).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +39,14 @@ pub struct DaemonRow {
     /// Whether this command started it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started: Option<bool>,
+}
+
+/// The monitors' dashboard (`http://ADDR/` of the first monitor serving metrics).
+fn dashboard(rows: &[DaemonRow]) -> Option<String> {
+    rows.iter()
+        .filter(|r| r.state.name.starts_with("mon."))
+        .find_map(|r| r.state.metrics.as_deref())
+        .map(|m| m.trim_end_matches("metrics").to_string())
 }
 
 fn daemon_table(rows: &[DaemonRow]) -> String {
@@ -94,6 +107,12 @@ pub struct UpView {
     pub s3_endpoints: Vec<String>,
     /// The S3 administrator's credential (`uid`, `access_key`, `secret_key`).
     pub s3_admin: Option<S3Admin>,
+    /// The CA certificate of a TLS cluster (trust it for S3 over HTTPS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// The monitors' web dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
     /// Set when the directory already held a cluster of another size.
     #[serde(skip)]
     pub note: Option<String>,
@@ -140,6 +159,12 @@ impl Report for UpView {
                 a.uid, a.access_key, a.secret_key
             ));
         }
+        if let Some(ca) = &self.tls_ca {
+            s.push_str(&format!("TLS CA: {}\n", ca.display()));
+        }
+        if let Some(d) = &self.dashboard {
+            s.push_str(&format!("dashboard: {d}\n"));
+        }
         s.push_str(&format!("config: {}\n", self.conf.display()));
         s.push_str(&format!("export {CONF_ENV}={}\n", self.conf.display()));
         s
@@ -157,6 +182,8 @@ pub struct UpSizes {
     pub osd_size: u64,
     /// S3 gateways (added when the cluster has fewer).
     pub rgws: usize,
+    /// TLS for gRPC and the gateways' S3 (a new cluster only).
+    pub tls: bool,
 }
 
 /// Runs `cuttle cluster up`.
@@ -166,6 +193,7 @@ pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
         osds,
         osd_size,
         rgws,
+        tls,
     } = sizes;
     let dir = absolute(dir)?;
     let spec = LocalSpec {
@@ -173,6 +201,7 @@ pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
         osds,
         osd_size,
         default_pools: true,
+        tls,
         ..LocalSpec::default()
     };
     let cluster = LocalCluster::create(&dir, &spec).map_err(|e| {
@@ -185,12 +214,20 @@ pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
         .ensure_rgws(rgws, &RgwOptions::default())
         .map_err(|e| cluster_failed("adding S3 gateways", &e))?;
     let have = cluster.layout().monitors.len();
-    let note = (have != mons).then(|| {
-        format!(
+    let mut notes = Vec::new();
+    if have != mons {
+        notes.push(format!(
             "{} already holds a cluster with {have} monitors; --mons {mons} is ignored",
             dir.display()
-        )
-    });
+        ));
+    }
+    if tls && !cluster.layout().local.tls {
+        notes.push(format!(
+            "{} already holds a cluster made without --tls; --tls is ignored (TLS is chosen when a cluster is created)",
+            dir.display()
+        ));
+    }
+    let note = (!notes.is_empty()).then(|| notes.join("\nnote: "));
     let report = cluster.up(UP_WAIT).await.map_err(|e| {
         cluster_failed(
             format_args!(
@@ -205,15 +242,18 @@ pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
     let states = cluster
         .states()
         .map_err(|e| cluster_failed("reading daemon states", &e))?;
+    let daemons = rows(states, Some(&report.started));
     let view = UpView {
         conf: cluster.conf_path(),
         fsid: cluster.layout().fsid.to_string(),
-        daemons: rows(states, Some(&report.started)),
+        dashboard: dashboard(&daemons),
+        daemons,
         pools_created: report.pools_created,
         health: report.health,
         checks: report.checks,
         s3_endpoints: cluster.s3_endpoints(),
         s3_admin: cluster.s3_admin(),
+        tls_ca: tls_ca(&cluster),
         note,
         dir,
     };
@@ -294,6 +334,12 @@ pub struct ClusterStatusView {
     pub daemons: Vec<DaemonRow>,
     /// S3 endpoint URLs of the gateways.
     pub s3_endpoints: Vec<String>,
+    /// The CA certificate of a TLS cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// The monitors' web dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
 }
 
 impl Report for ClusterStatusView {
@@ -309,8 +355,19 @@ impl Report for ClusterStatusView {
         for e in &self.s3_endpoints {
             s.push_str(&format!("S3 endpoint: {e}\n"));
         }
+        if let Some(ca) = &self.tls_ca {
+            s.push_str(&format!("TLS CA: {}\n", ca.display()));
+        }
+        if let Some(d) = &self.dashboard {
+            s.push_str(&format!("dashboard: {d}\n"));
+        }
         s
     }
+}
+
+/// The CA certificate clients trust, for a TLS cluster.
+fn tls_ca(cluster: &LocalCluster) -> Option<PathBuf> {
+    cluster.layout().rpc_tls.as_ref().map(|t| t.ca.clone())
 }
 
 /// Runs `cuttle cluster status`.
@@ -321,11 +378,14 @@ pub async fn status(ctx: &Ctx, dir: &Path) -> Result<()> {
     let states = cluster
         .states()
         .map_err(|e| cluster_failed("reading daemon states", &e))?;
+    let daemons = rows(states, None);
     let view = ClusterStatusView {
         conf: cluster.conf_path(),
         fsid: cluster.layout().fsid.to_string(),
-        daemons: rows(states, None),
+        dashboard: dashboard(&daemons),
+        daemons,
         s3_endpoints: cluster.s3_endpoints(),
+        tls_ca: tls_ca(&cluster),
         dir,
     };
     output::emit(ctx.format, &view)
@@ -361,6 +421,11 @@ mod tests {
             Some(&started),
         );
         assert_eq!(
+            dashboard(&r).as_deref(),
+            Some("http://127.0.0.1:7001/"),
+            "the first monitor that serves HTTP"
+        );
+        assert_eq!(
             daemon_table(&r),
             "NAME   PID  RUNNING        ADDRESS         METRICS                        LOG\n\
              mon.a   10  yes            127.0.0.1:7000  -                              /c/mon.a.log\n\
@@ -392,11 +457,15 @@ mod tests {
             checks: Vec::new(),
             s3_endpoints: Vec::new(),
             s3_admin: None,
+            tls_ca: None,
+            dashboard: Some("http://127.0.0.1:7001/".into()),
             note: None,
         };
         let t = v.table();
         assert!(
-            t.ends_with("config: /c/cuttle.toml\nexport CUTTLE_CONF=/c/cuttle.toml\n"),
+            t.ends_with(
+                "dashboard: http://127.0.0.1:7001/\nconfig: /c/cuttle.toml\nexport CUTTLE_CONF=/c/cuttle.toml\n"
+            ),
             "{t}"
         );
         assert!(t.starts_with("cluster f was already running\n"), "{t}");

@@ -5,7 +5,9 @@
 //! - status: `{fsid, epoch, health, checks: [check], monitors: [monitor], quorum: [name],
 //!   leader, term, osds, osds_up, osds_in, pools, bytes_total, bytes_used,
 //!   pg_states: {state: count}, recovery: {objects_remaining, bytes_per_sec,
-//!   objects_per_sec, eta_secs}, answered_by}`;
+//!   objects_per_sec, eta_secs}, objects, stored_bytes, pool_usage: [{pool, name,
+//!   objects, bytes, pgs_uncounted}], client_io: {read_bytes_per_sec,
+//!   write_bytes_per_sec, read_ops_per_sec, write_ops_per_sec}, answered_by}`;
 //! - health: `{health, checks: [check]}` with `check = {code, severity, summary,
 //!   detail: [line], remedy}`;
 //! - mon stat: `{leader, term, quorum: [name], monitors: [monitor], answered_by}` with
@@ -103,6 +105,57 @@ fn quorum(reply: &pb::StatusReply) -> Vec<String> {
         .collect()
 }
 
+/// Objects and logical bytes of one pool, as the PGs' primaries last counted them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolUsageView {
+    /// Pool id.
+    pub pool: u32,
+    /// Pool name.
+    pub name: String,
+    /// Objects.
+    pub objects: u64,
+    /// Logical bytes stored (before replication or erasure coding).
+    pub bytes: u64,
+    /// PGs not counted yet (the figures are then lower bounds).
+    pub pgs_uncounted: u32,
+}
+
+/// Client I/O across the cluster over the monitors' last sampling interval (5 s).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClientIoView {
+    /// Bytes read per second.
+    pub read_bytes_per_sec: f64,
+    /// Bytes written per second.
+    pub write_bytes_per_sec: f64,
+    /// Read operations per second.
+    pub read_ops_per_sec: f64,
+    /// Write operations per second.
+    pub write_ops_per_sec: f64,
+}
+
+impl ClientIoView {
+    /// `1.2 MiB/s rd, 30 MiB/s wr, 10 op/s rd, 40 op/s wr`, or `None` when idle.
+    fn line(&self) -> Option<String> {
+        let idle = [
+            self.read_bytes_per_sec,
+            self.write_bytes_per_sec,
+            self.read_ops_per_sec,
+            self.write_ops_per_sec,
+        ]
+        .iter()
+        .all(|v| *v < 0.05);
+        (!idle).then(|| {
+            format!(
+                "{}/s rd, {}/s wr, {:.0} op/s rd, {:.0} op/s wr",
+                output::bytes(self.read_bytes_per_sec as u64),
+                output::bytes(self.write_bytes_per_sec as u64),
+                self.read_ops_per_sec,
+                self.write_ops_per_sec
+            )
+        })
+    }
+}
+
 /// `cuttle status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusView {
@@ -138,6 +191,14 @@ pub struct StatusView {
     pub pg_states: BTreeMap<String, u32>,
     /// Recovery and backfill in progress.
     pub recovery: RecoveryView,
+    /// Objects in all pools.
+    pub objects: u64,
+    /// Logical bytes in all pools.
+    pub stored_bytes: u64,
+    /// Per pool.
+    pub pool_usage: Vec<PoolUsageView>,
+    /// Client I/O rates.
+    pub client_io: ClientIoView,
     /// Monitor that answered.
     pub answered_by: String,
 }
@@ -169,6 +230,29 @@ impl From<&pb::StatusReply> for StatusView {
                 r.recovery_bytes_per_sec,
                 r.recovery_objects_per_sec,
             ),
+            objects: r.pool_usage.iter().map(|p| p.objects).sum(),
+            stored_bytes: r.pool_usage.iter().map(|p| p.bytes).sum(),
+            pool_usage: r
+                .pool_usage
+                .iter()
+                .map(|p| PoolUsageView {
+                    pool: p.pool,
+                    name: p.name.clone(),
+                    objects: p.objects,
+                    bytes: p.bytes,
+                    pgs_uncounted: p.pgs_uncounted,
+                })
+                .collect(),
+            client_io: r
+                .client_io
+                .as_ref()
+                .map(|c| ClientIoView {
+                    read_bytes_per_sec: c.read_bytes_per_sec,
+                    write_bytes_per_sec: c.write_bytes_per_sec,
+                    read_ops_per_sec: c.read_ops_per_sec,
+                    write_ops_per_sec: c.write_ops_per_sec,
+                })
+                .unwrap_or_default(),
             answered_by: r.answered_by.clone(),
         }
     }
@@ -230,16 +314,29 @@ impl Report for StatusView {
                 .collect();
             format!("{total} pgs: {}", states.join(", "))
         };
-        s.push_str(&format!("    pgs:   {pgs}\n"));
-        if let Some(line) = self.recovery.line() {
-            s.push_str(&format!("    recovery: {line}\n"));
-        }
+        s.push_str(&format!(
+            "    objects: {} objects, {}{}\n",
+            self.objects,
+            output::bytes(self.stored_bytes),
+            if self.pool_usage.iter().any(|p| p.pgs_uncounted > 0) {
+                " (some PGs not counted yet)"
+            } else {
+                ""
+            }
+        ));
         s.push_str(&format!(
             "    usage: {} used, {} / {} avail\n",
             output::bytes(self.bytes_used),
             output::bytes(self.bytes_total.saturating_sub(self.bytes_used)),
             output::bytes(self.bytes_total)
         ));
+        s.push_str(&format!("    pgs:   {pgs}\n"));
+        if let Some(line) = self.recovery.line() {
+            s.push_str(&format!("    recovery: {line}\n"));
+        }
+        if let Some(line) = self.client_io.line() {
+            s.push_str(&format!("\n  io:\n    client: {line}\n"));
+        }
         if !self.answered_by.is_empty() {
             s.push_str(&format!("\n  (answered by mon.{})\n", self.answered_by));
         }
@@ -414,6 +511,30 @@ mod tests {
             recovery_objects_remaining: 120,
             recovery_bytes_per_sec: 50.0 * 1024.0 * 1024.0,
             recovery_objects_per_sec: 12.0,
+            pool_usage: vec![
+                pb::PoolUsage {
+                    pool: 1,
+                    name: "data".into(),
+                    objects: 10,
+                    bytes: 3 << 20,
+                    pgs_uncounted: 0,
+                },
+                pb::PoolUsage {
+                    pool: 2,
+                    name: "meta".into(),
+                    objects: 5,
+                    bytes: 1 << 20,
+                    pgs_uncounted: 0,
+                },
+            ],
+            client_io: Some(pb::IoRate {
+                unix_ms: 1,
+                read_bytes_per_sec: 2.0 * 1024.0 * 1024.0,
+                write_bytes_per_sec: 8.0 * 1024.0 * 1024.0,
+                read_ops_per_sec: 20.0,
+                write_ops_per_sec: 4.0,
+            }),
+            ..pb::StatusReply::default()
         }
     }
 
@@ -443,8 +564,19 @@ mod tests {
             t.contains("recovery: 50.0 MiB/s, 12.0 objects/s, 120 objects remaining, ETA 10s"),
             "{t}"
         );
+        assert!(t.contains("objects: 15 objects, 4.0 MiB\n"), "{t}");
+        assert!(
+            t.contains("io:\n    client: 2.0 MiB/s rd, 8.0 MiB/s wr, 20 op/s rd, 4 op/s wr"),
+            "{t}"
+        );
         let json = serde_json::to_value(&v).unwrap_or_default();
         assert_eq!(json["recovery"]["eta_secs"], 10);
+        assert_eq!(json["pool_usage"][1]["name"], "meta");
+        assert_eq!(json["client_io"]["write_ops_per_sec"], 4.0);
+        // An idle cluster prints no io section.
+        let mut idle = reply();
+        idle.client_io = None;
+        assert!(!StatusView::from(&idle).table().contains("io:"));
     }
 
     #[test]

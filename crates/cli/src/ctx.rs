@@ -131,6 +131,7 @@ pub fn cluster_failed(what: impl Display, e: &ClusterError) -> anyhow::Error {
         ClusterError::NoSuchDaemon(_) => "no_such_daemon",
         ClusterError::Timeout { .. } => "timeout",
         ClusterError::PortBusy { .. } => "port_busy",
+        ClusterError::Certificates(_) => "certificates",
         ClusterError::Client(_) => "client",
     };
     anyhow!("{what}: {e} ({code})")

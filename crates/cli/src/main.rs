@@ -477,6 +477,10 @@ enum ClusterCommand {
         #[arg(long, value_name = "N", default_value_t = 1,
               value_parser = clap::value_parser!(u16).range(0..=16))]
         rgws: u16,
+        /// Encrypt the cluster's gRPC and serve S3 over HTTPS, with a throw-away CA
+        /// made in DIR/tls (a new cluster only; kept across restarts)
+        #[arg(long)]
+        tls: bool,
     },
     /// Stop every daemon of the local cluster
     Down {
@@ -563,12 +567,14 @@ async fn run(cli: Cli) -> Result<()> {
                 osds,
                 osd_size,
                 rgws,
+                tls,
             } => {
                 let sizes = cmd_cluster::UpSizes {
                     mons: usize::from(mons),
                     osds: usize::from(osds),
                     osd_size,
                     rgws: usize::from(rgws),
+                    tls,
                 };
                 cmd_cluster::up(&ctx, &dir, sizes).await
             }
@@ -794,14 +800,19 @@ mod tests {
             osds,
             osd_size,
             rgws,
+            tls,
         }) = parse(&["cluster", "up"]).unwrap().command
         else {
             panic!("not cluster up");
         };
         assert_eq!(
-            (dir, mons, osds, osd_size, rgws),
-            (PathBuf::from("cluster"), 3, 3, 4 << 30, 1)
+            (dir, mons, osds, osd_size, rgws, tls),
+            (PathBuf::from("cluster"), 3, 3, 4 << 30, 1, false)
         );
+        assert!(matches!(
+            parse(&["cluster", "up", "--tls"]).unwrap().command,
+            Command::Cluster(ClusterCommand::Up { tls: true, .. })
+        ));
         assert_eq!(parse_size("512M"), Ok(512 << 20));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("4X").is_err());

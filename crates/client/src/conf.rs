@@ -6,14 +6,17 @@
 //! secret = "…64 hex digits…"
 //! [monitors]
 //! a = "127.0.0.1:6789"
+//! [rpc_tls]                    # optional: the cluster's gRPC uses TLS
+//! ca = "/path/to/ca.pem"
 //! ```
 //!
 //! Extra tables (endpoints, local-cluster bookkeeping) may follow; clients ignore them.
+//! `[rpc_tls]` itself refuses unknown keys (a client has no certificate of its own).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cuttle_rpc::ClusterSecret;
+use cuttle_rpc::{ChannelConfig, ClientTlsFiles, ClusterSecret};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -55,6 +58,9 @@ pub struct ClusterConf {
     pub secret: String,
     /// Monitor name → address.
     pub monitors: BTreeMap<String, String>,
+    /// The CA bundle of the cluster's gRPC TLS; plaintext when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_tls: Option<ClientTlsFiles>,
 }
 
 impl ClusterConf {
@@ -74,6 +80,8 @@ impl ClusterConf {
             fsid: Uuid,
             secret: String,
             monitors: BTreeMap<String, String>,
+            #[serde(default)]
+            rpc_tls: Option<ClientTlsFiles>,
         }
         let raw: Raw = toml::from_str(text).map_err(|source| ConfError::Parse {
             path: path.to_path_buf(),
@@ -83,6 +91,7 @@ impl ClusterConf {
             fsid: raw.fsid,
             secret: raw.secret,
             monitors: raw.monitors,
+            rpc_tls: raw.rpc_tls,
         };
         if conf.monitors.is_empty() {
             return Err(ConfError::Invalid {
@@ -100,6 +109,17 @@ impl ClusterConf {
     /// The parsed secret.
     pub fn cluster_secret(&self) -> Result<ClusterSecret, cuttle_rpc::AuthError> {
         ClusterSecret::from_hex(&self.secret)
+    }
+
+    /// How to dial the cluster: TLS with the `[rpc_tls]` CA bundle (read now), else
+    /// plaintext.
+    pub fn channel_config(&self) -> Result<ChannelConfig, cuttle_rpc::TlsError> {
+        Ok(ChannelConfig::from_tls(
+            self.rpc_tls
+                .as_ref()
+                .map(ClientTlsFiles::load)
+                .transpose()?,
+        ))
     }
 
     /// Monitor addresses in name order.

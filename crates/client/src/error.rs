@@ -25,6 +25,15 @@ pub enum ClientError {
         /// The last transport error.
         last: String,
     },
+    /// The TLS handshake failed (a server certificate the configured CA does not
+    /// vouch for, or naming another host; a server without TLS): retrying cannot help.
+    #[error("TLS handshake with {tried} failed: {reason} (check [rpc_tls] ca)")]
+    Tls {
+        /// Addresses that refused.
+        tried: String,
+        /// The TLS error.
+        reason: String,
+    },
     /// A reply did not decode.
     #[error("malformed reply from the cluster: {0}")]
     Protocol(String),
@@ -39,6 +48,7 @@ impl ClientError {
         match self {
             ClientError::Refused { code, .. } => code,
             ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Tls { .. } => "tls",
             ClientError::Protocol(_) => "protocol",
             ClientError::Config(_) => "config",
         }

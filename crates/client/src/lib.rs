@@ -1,8 +1,8 @@
 //! `cuttle-client`: the library daemons, the CLI and tests use to talk to a Cuttle
 //! cluster (the librados of Cuttle).
 //!
-//! - [`ClusterConf`]: where the cluster is (monitor addresses, secret) — the
-//!   `cuttle.toml` file `cuttle cluster up` writes;
+//! - [`ClusterConf`]: where the cluster is (monitor addresses, secret, and the CA
+//!   bundle when its gRPC uses TLS) — the `cuttle.toml` file `cuttle cluster up` writes;
 //! - [`MonClient`]: monitor calls with failover across monitors, bounded retries on
 //!   transient errors (elections, restarts) and clear final errors;
 //! - [`MapWatcher`]: a background subscription that keeps the newest cluster map.

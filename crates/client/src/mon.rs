@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cuttle_proto as pb;
 use cuttle_proto::monitor_client::MonitorClient;
-use cuttle_rpc::{ClientAuth, ClusterSecret};
+use cuttle_rpc::{ChannelConfig, ClientAuth, ClusterSecret};
 use cuttle_types::{ClusterMap, Epoch, OsdId};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -52,15 +52,19 @@ fn retryable(s: &Status) -> bool {
 }
 
 impl MonClient {
-    /// A client for monitors at `addrs`, signing with `secret`.
-    pub fn new(addrs: Vec<String>, secret: ClusterSecret) -> Result<MonClient, ClientError> {
+    /// A client for monitors at `addrs`, signing with `secret`, dialling with `channels`.
+    pub fn new(
+        addrs: Vec<String>,
+        secret: ClusterSecret,
+        channels: &ChannelConfig,
+    ) -> Result<MonClient, ClientError> {
         if addrs.is_empty() {
             return Err(ClientError::Config("no monitor addresses".into()));
         }
         let clients = addrs
             .iter()
             .map(|a| {
-                let ch = cuttle_rpc::channel::lazy_channel(a)
+                let ch = cuttle_rpc::channel::lazy_channel(a, channels)
                     .map_err(|e| ClientError::Config(format!("monitor address {a:?}: {e}")))?;
                 Ok(
                     MonitorClient::with_interceptor(ch, ClientAuth::new(secret.clone()))
@@ -84,7 +88,10 @@ impl MonClient {
         let secret = conf
             .cluster_secret()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        MonClient::new(conf.monitor_addrs(), secret)
+        let channels = conf
+            .channel_config()
+            .map_err(|e| ClientError::Config(format!("[rpc_tls]: {e}")))?;
+        MonClient::new(conf.monitor_addrs(), secret, &channels)
     }
 
     /// The same client with another per-call deadline.
@@ -120,6 +127,8 @@ impl MonClient {
         let first = self.inner.preferred.load(Ordering::Relaxed);
         let mut explained: Option<Status> = None;
         let mut transport: Option<String> = None;
+        // Consecutive TLS handshake failures: once every monitor refused, stop.
+        let mut tls_refused = 0usize;
         let mut attempt = 0usize;
         loop {
             let elapsed = start.elapsed();
@@ -134,6 +143,19 @@ impl MonClient {
                     return Ok(r.into_inner());
                 }
                 Ok(Err(s)) if retryable(&s) => {
+                    if let Some(reason) = cuttle_rpc::tls::tls_failure(&s) {
+                        tls_refused += 1;
+                        if tls_refused >= n {
+                            return Err(ClientError::Tls {
+                                tried: self.inner.addrs.join(", "),
+                                reason,
+                            });
+                        }
+                        transport = Some(format!("{}: TLS: {reason}", self.inner.addrs[i]));
+                        attempt += 1;
+                        continue;
+                    }
+                    tls_refused = 0;
                     if cuttle_rpc::error_code(&s).is_some() {
                         explained = Some(s);
                     } else {
@@ -142,6 +164,7 @@ impl MonClient {
                 }
                 Ok(Err(s)) => return Err(ClientError::from_status(&s)),
                 Err(_) => {
+                    tls_refused = 0;
                     transport = Some(format!(
                         "{}: no answer within {budget:?}",
                         self.inner.addrs[i]
@@ -174,7 +197,7 @@ impl MonClient {
 
     /// Health, quorum and summary.
     pub async fn status(&self) -> Result<pb::StatusReply, ClientError> {
-        self.call(|mut c| async move { c.status(pb::StatusRequest {}).await })
+        self.call(|mut c| async move { c.status(pb::StatusRequest::default()).await })
             .await
     }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use cuttle_placement::{Hierarchy, object_to_pg};
 use cuttle_proto as pb;
 use cuttle_proto::osd_client::OsdClient;
-use cuttle_rpc::{ClientAuth, ClusterSecret};
+use cuttle_rpc::{ChannelConfig, ClientAuth, ClusterSecret};
 use cuttle_types::{ClusterMap, OsdId, PgId, PoolId};
 use parking_lot::Mutex;
 use tonic::service::interceptor::InterceptedService;
@@ -57,6 +57,7 @@ struct Inner {
     mon: MonClient,
     watcher: MapWatcher,
     secret: ClusterSecret,
+    channels: ChannelConfig,
     osds: Mutex<HashMap<OsdId, (String, Osd)>>,
     hierarchy: Mutex<Option<(u64, Arc<Hierarchy>)>>,
     deadline: Duration,
@@ -88,12 +89,18 @@ fn retryable(s: &Status) -> bool {
 }
 
 impl Cluster {
-    /// Connects and waits for the first map.
+    /// Connects and waits for the first map. One monitor call comes first, so that a
+    /// cluster that cannot be reached (or refuses our TLS) is reported as such rather
+    /// than as a map that never arrived.
     pub async fn connect(conf: &ClusterConf) -> Result<Cluster, ClientError> {
         let secret = conf
             .cluster_secret()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        let mon = MonClient::from_conf(conf)?;
+        let channels = conf
+            .channel_config()
+            .map_err(|e| ClientError::Config(format!("[rpc_tls]: {e}")))?;
+        let mon = MonClient::new(conf.monitor_addrs(), secret.clone(), &channels)?;
+        mon.get_map().await?;
         let watcher = MapWatcher::start(mon.clone());
         watcher.wait_for(Duration::from_secs(30), |_| true).await?;
         Ok(Cluster {
@@ -101,6 +108,7 @@ impl Cluster {
                 mon,
                 watcher,
                 secret,
+                channels,
                 osds: Mutex::new(HashMap::new()),
                 hierarchy: Mutex::new(None),
                 deadline: OP_DEADLINE,
@@ -177,7 +185,7 @@ impl Cluster {
         {
             return Ok(c.clone());
         }
-        let ch = cuttle_rpc::channel::lazy_channel(addr)
+        let ch = cuttle_rpc::channel::lazy_channel(addr, &self.inner.channels)
             .map_err(|e| ClientError::Config(format!("{id} address {addr:?}: {e}")))?;
         let c = OsdClient::with_interceptor(ch, ClientAuth::new(self.inner.secret.clone()))
             .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
@@ -267,6 +275,12 @@ impl Cluster {
                 match f(client, map.epoch.0, pg_ref).await {
                     Ok(r) => return Ok(r.into_inner()),
                     Err(s) if retryable(&s) => {
+                        if let Some(reason) = cuttle_rpc::tls::tls_failure(&s) {
+                            return Err(ClientError::Tls {
+                                tried: format!("{osd} at {addr}"),
+                                reason,
+                            });
+                        }
                         last = format!("{osd} (pg {pg}, epoch {}): {}", map.epoch, s.message());
                     }
                     Err(s) => return Err(ClientError::from_status(&s)),

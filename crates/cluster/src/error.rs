@@ -52,6 +52,9 @@ pub enum ClusterError {
         /// Last thing seen.
         detail: String,
     },
+    /// The TLS certificates of `cluster up --tls` could not be made.
+    #[error("generating the local cluster's TLS certificates: {0}")]
+    Certificates(String),
     /// A cluster call failed.
     #[error(transparent)]
     Client(#[from] cuttle_client::ClientError),

@@ -1,17 +1,20 @@
 //! `Layout`: the persisted description of a local cluster (`DIR/cuttle.toml`).
 //!
-//! The top (`fsid`, `secret`, `[monitors]`) is the client configuration every command
-//! reads; `[local]` says how `cuttle cluster up` runs the daemons. The file is written
-//! once at creation (mode 0600: it holds the secret) and read by later commands.
+//! The top (`fsid`, `secret`, `[monitors]`, and `[rpc_tls]` for a TLS cluster) is the
+//! client configuration every command reads; `[local]` says how `cuttle cluster up`
+//! runs the daemons. The file is written once at creation (mode 0600: it holds the
+//! secret) and read by later commands.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use cuttle_rpc::{ClientTlsFiles, ServerTlsFiles};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ClusterError;
+use crate::pki::PkiFiles;
 
 /// Monitor timers for a local cluster (the same keys as the monitor's `[timing]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +68,9 @@ pub struct LocalSpec {
     pub timing: MonTiming,
     /// OSD heartbeat interval, milliseconds.
     pub osd_heartbeat_ms: u64,
+    /// Encrypt the cluster's gRPC (and serve the gateways' S3 over HTTPS) with a
+    /// throw-away CA made in `DIR/tls/`.
+    pub tls: bool,
 }
 
 impl Default for LocalSpec {
@@ -77,6 +83,7 @@ impl Default for LocalSpec {
             pg_num: 32,
             timing: MonTiming::default(),
             osd_heartbeat_ms: 2000,
+            tls: false,
         }
     }
 }
@@ -119,6 +126,14 @@ pub struct LocalSection {
     /// Monitor name → address of its Prometheus metrics endpoint (`/metrics`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mon_metrics: BTreeMap<String, String>,
+    /// Daemons serve gRPC (and gateways S3) with TLS, with the certificates in
+    /// `DIR/tls/` (see [`crate::pki`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_pg_num() -> u32 {
@@ -138,6 +153,9 @@ pub struct Layout {
     pub secret: String,
     /// Monitor name → address.
     pub monitors: BTreeMap<String, String>,
+    /// For clients: the CA of the cluster's gRPC TLS (TLS clusters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_tls: Option<ClientTlsFiles>,
     /// Local-run settings.
     pub local: LocalSection,
 }
@@ -200,6 +218,18 @@ impl Layout {
         std::fs::rename(&tmp, &path).map_err(io)
     }
 
+    /// The `[rpc_tls]` of the daemons of the cluster in `dir`, when it uses TLS.
+    pub fn server_tls(&self, dir: &Path) -> Option<ServerTlsFiles> {
+        self.local.tls.then(|| {
+            let f = PkiFiles::in_dir(dir);
+            ServerTlsFiles {
+                ca: f.ca,
+                cert: f.cert,
+                key: f.key,
+            }
+        })
+    }
+
     /// The OSD configuration file for OSD daemon `name` (TOML for `cuttle-osd`).
     pub fn osd_config(&self, dir: &Path, name: &str, osd: &LocalOsd) -> String {
         #[derive(Serialize)]
@@ -214,6 +244,8 @@ impl Layout {
             monitors: &'a BTreeMap<String, String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             metrics_addr: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rpc_tls: Option<ServerTlsFiles>,
         }
         toml::to_string_pretty(&OsdFile {
             data_dir: dir.join(name),
@@ -225,6 +257,7 @@ impl Layout {
             heartbeat_interval_ms: self.local.osd_heartbeat_ms,
             monitors: &self.monitors,
             metrics_addr: osd.metrics.as_deref(),
+            rpc_tls: self.server_tls(dir),
         })
         .unwrap_or_default()
     }
@@ -241,6 +274,8 @@ impl Layout {
             #[serde(skip_serializing_if = "Option::is_none")]
             metrics_addr: Option<&'a str>,
             timing: &'a MonTiming,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rpc_tls: Option<ServerTlsFiles>,
         }
         toml::to_string_pretty(&MonFile {
             name,
@@ -250,6 +285,7 @@ impl Layout {
             monitors: &self.monitors,
             metrics_addr: self.local.mon_metrics.get(name).map(String::as_str),
             timing: &self.local.mon_timing,
+            rpc_tls: self.server_tls(dir),
         })
         .unwrap_or_default()
     }

@@ -7,6 +7,9 @@
 //! and kills every daemon it started when dropped, even when the test fails.
 //! S3 gateways (`rgw.N`) are added with [`LocalCluster::ensure_rgws`] and described in
 //! `DIR/rgw.toml` (with the admin credential); `up` starts them after their pools.
+//! A cluster created with [`LocalSpec::tls`] has a throw-away CA and server certificate
+//! in `DIR/tls/` ([`pki`]): every daemon's gRPC, the gateways' HTTPS and the clients of
+//! `cuttle.toml` use them.
 //!
 //! Daemons are found next to the running executable (or in `CUTTLE_BIN_DIR`); for a
 //! test binary in `target/<profile>/deps`, that is `target/<profile>`.
@@ -16,6 +19,7 @@
 mod error;
 mod layout;
 mod local;
+pub mod pki;
 mod process;
 mod test_cluster;
 

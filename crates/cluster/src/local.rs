@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cuttle_client::{ClusterConf, MonClient};
 use cuttle_proto as pb;
-use cuttle_rpc::ClusterSecret;
+use cuttle_rpc::{ClientTlsFiles, ClusterSecret};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -115,10 +115,17 @@ impl LocalCluster {
                 },
             );
         }
+        let rpc_tls = if spec.tls {
+            let files = crate::pki::generate(dir)?;
+            Some(ClientTlsFiles { ca: files.ca })
+        } else {
+            None
+        };
         let layout = Layout {
             fsid: Uuid::new_v4(),
             secret: ClusterSecret::generate().to_hex(),
             monitors,
+            rpc_tls,
             local: LocalSection {
                 mon_timing: spec.timing.clone(),
                 osds,
@@ -126,6 +133,7 @@ impl LocalCluster {
                 pg_num: spec.pg_num,
                 osd_heartbeat_ms: spec.osd_heartbeat_ms,
                 mon_metrics,
+                tls: spec.tls,
             },
         };
         layout.save(dir)?;
@@ -190,6 +198,7 @@ impl LocalCluster {
             fsid: self.layout.fsid,
             secret: self.layout.secret.clone(),
             monitors: self.layout.monitors.clone(),
+            rpc_tls: self.layout.rpc_tls.clone(),
         }
     }
 

@@ -87,10 +87,13 @@ pub fn alive(pid: i32, binary_name: &str) -> bool {
     if matches!(state, Some('Z') | Some('X') | None) {
         return false;
     }
+    // An empty command line is a process that is exiting: its memory is gone but its
+    // files — listening sockets included — may still be open (the kernel releases the
+    // address space before the files), so it still counts as alive.
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| {
             let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
-            String::from_utf8_lossy(argv0).ends_with(binary_name)
+            c.is_empty() || String::from_utf8_lossy(argv0).ends_with(binary_name)
         })
         .unwrap_or(false)
 }

@@ -4,7 +4,9 @@
 //! - [`Exporter`]: a `prometheus-client` [`Registry`] plus hooks run at every scrape
 //!   (to copy slowly changing state — Raft, PG states, device usage — into gauges);
 //! - [`MetricsServer`]: the `GET /metrics` HTTP/1.1 endpoint (Prometheus text format
-//!   0.0.4), bound on the daemon's `metrics_addr` and stopped by its cancellation token;
+//!   0.0.4), bound on the daemon's `metrics_addr` and stopped by its cancellation token,
+//!   plus any read-only [`Pages`] the daemon adds on the same port (the monitor's
+//!   dashboard);
 //! - [`LatencyHistogram`]: a lock-free histogram (atomics only on the hot path;
 //!   `prometheus-client`'s own histogram takes a mutex per observation), with the one
 //!   bucket layout every `*_duration_seconds` series shares ([`LATENCY_BUCKETS`]).
@@ -17,7 +19,9 @@
 //! Must not depend on any Cuttle crate: daemons depend on it, not the reverse.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -172,6 +176,40 @@ impl Exporter {
     }
 }
 
+/// One answer of a [`Pages`] handler.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `Content-Type` header value.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Page {
+    /// A 200 answer.
+    pub fn ok(content_type: &'static str, body: impl Into<Bytes>) -> Page {
+        Page {
+            status: StatusCode::OK,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+/// A boxed future of a [`Pages`] answer.
+pub type PageFuture<'a> = Pin<Box<dyn Future<Output = Option<Page>> + Send + 'a>>;
+
+/// Read-only pages a daemon serves beside `/metrics` on the same port (GET and HEAD
+/// only). Every answer carries `Cache-Control: no-store` and a same-origin-only
+/// `Content-Security-Policy`, so pages may load scripts and data from this port but
+/// nothing from elsewhere.
+pub trait Pages: Send + Sync + 'static {
+    /// The answer for `path` (never `/metrics`); `None` gives 404.
+    fn get(&self, path: &str) -> PageFuture<'_>;
+}
+
 /// The `/metrics` endpoint, bound and not yet serving.
 #[derive(Debug)]
 pub struct MetricsServer {
@@ -203,9 +241,14 @@ impl MetricsServer {
         self.addr
     }
 
-    /// Serves `GET /metrics` until `stop` is cancelled. Other paths get 404, other
-    /// methods 405. Never returns an error: failures are logged.
-    pub async fn serve(self, exporter: Arc<Exporter>, stop: CancellationToken) {
+    /// Serves `GET /metrics`, and `pages` if given, until `stop` is cancelled. Other
+    /// paths get 404, other methods 405. Never returns an error: failures are logged.
+    pub async fn serve(
+        self,
+        exporter: Arc<Exporter>,
+        pages: Option<Arc<dyn Pages>>,
+        stop: CancellationToken,
+    ) {
         tracing::info!(addr = %self.addr, "serving metrics on http://{}/metrics", self.addr);
         loop {
             let (stream, _peer) = tokio::select! {
@@ -220,9 +263,10 @@ impl MetricsServer {
                 },
             };
             let exporter = exporter.clone();
+            let pages = pages.clone();
             let stop = stop.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| answer(req, exporter.clone()));
+                let svc = service_fn(move |req| answer(req, exporter.clone(), pages.clone()));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(30))
@@ -248,15 +292,46 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
+/// `pages`' answer for `path` with the headers every page gets.
+async fn page(pages: &dyn Pages, path: &str) -> Response<Full<Bytes>> {
+    let Some(p) = pages.get(path).await else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let mut r = Response::new(Full::new(p.body));
+    *r.status_mut() = p.status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(p.content_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'"),
+    );
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 async fn answer<B>(
     req: Request<B>,
     exporter: Arc<Exporter>,
+    pages: Option<Arc<dyn Pages>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.uri().path() != "/metrics" {
-        return Ok(plain(StatusCode::NOT_FOUND, "not found; try /metrics\n"));
-    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"));
+    }
+    if req.uri().path() != "/metrics" {
+        return Ok(match pages {
+            Some(p) => page(p.as_ref(), req.uri().path()).await,
+            None => plain(StatusCode::NOT_FOUND, "not found; try /metrics\n"),
+        });
     }
     // Hooks may read RocksDB properties or take short locks: off the reactor.
     let rendered = tokio::task::spawn_blocking(move || exporter.render()).await;
@@ -294,9 +369,20 @@ pub async fn spawn(
     stop: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> Result<SocketAddr, MetricsError> {
+    spawn_with_pages(addr, exporter, None, stop, tasks).await
+}
+
+/// [`spawn`], also serving `pages` on the same port.
+pub async fn spawn_with_pages(
+    addr: &str,
+    exporter: Exporter,
+    pages: Option<Arc<dyn Pages>>,
+    stop: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) -> Result<SocketAddr, MetricsError> {
     let server = MetricsServer::bind(addr).await?;
     let bound = server.local_addr();
-    tasks.spawn(server.serve(Arc::new(exporter), stop));
+    tasks.spawn(server.serve(Arc::new(exporter), pages, stop));
     Ok(bound)
 }
 
@@ -353,6 +439,57 @@ mod tests {
         let text = ex.render().expect("render");
         assert!(text.contains("cuttle_test_value 42\n"), "{text}");
         assert!(text.contains("cuttle_test_things_total 1\n"), "{text}");
+    }
+
+    struct Hello;
+
+    impl Pages for Hello {
+        fn get(&self, path: &str) -> PageFuture<'_> {
+            let found = (path == "/hello").then(|| Page::ok("text/plain", "hi"));
+            Box::pin(async move { found })
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_pages_beside_metrics() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let stop = CancellationToken::new();
+        let tasks = tokio_util::task::TaskTracker::new();
+        let pages: Arc<dyn Pages> = Arc::new(Hello);
+        let ex = Exporter::new(Registry::default());
+        let addr = spawn_with_pages("127.0.0.1:0", ex, Some(pages), stop.clone(), &tasks)
+            .await
+            .expect("bind");
+        for (method, path, want) in [
+            ("GET", "/hello", "200 OK"),
+            ("GET", "/metrics", "200 OK"),
+            ("GET", "/other", "404"),
+            ("POST", "/hello", "405"),
+        ] {
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).await.expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.expect("read");
+            assert!(
+                out.starts_with(&format!("HTTP/1.1 {want}")),
+                "{path}: {out}"
+            );
+            if path == "/hello" && method == "GET" {
+                assert!(out.ends_with("\r\n\r\nhi"), "{out}");
+                let lower = out.to_ascii_lowercase();
+                assert!(
+                    lower.contains("content-security-policy: default-src 'self'"),
+                    "{out}"
+                );
+                assert!(lower.contains("cache-control: no-store"), "{out}");
+            }
+        }
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
     }
 
     #[tokio::test]

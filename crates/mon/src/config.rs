@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cuttle_rpc::ClusterSecret;
+use cuttle_rpc::{ClusterSecret, DaemonTls, ServerTlsFiles};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,6 +30,9 @@ pub enum ConfigError {
     /// A value breaks a rule.
     #[error("invalid monitor configuration: {0}")]
     Invalid(String),
+    /// A file of `[rpc_tls]` is missing or unusable.
+    #[error("[rpc_tls]: {0}")]
+    Tls(#[from] cuttle_rpc::TlsError),
 }
 
 /// Timers of the monitor.
@@ -95,6 +98,9 @@ pub struct MonConfig {
     /// Serve Prometheus metrics on `http://ADDR/metrics` (`host:port`); off when absent.
     #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// TLS of the internal gRPC (served and dialled); plaintext when absent.
+    #[serde(default)]
+    pub rpc_tls: Option<ServerTlsFiles>,
 }
 
 impl MonConfig {
@@ -175,6 +181,15 @@ impl MonConfig {
         ClusterSecret::from_hex(&text).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
+    /// The loaded `[rpc_tls]` files, when TLS is configured.
+    pub fn tls(&self) -> Result<Option<DaemonTls>, ConfigError> {
+        Ok(self
+            .rpc_tls
+            .as_ref()
+            .map(ServerTlsFiles::load)
+            .transpose()?)
+    }
+
     /// Raft id of a monitor name.
     pub fn raft_id(&self, name: &str) -> Option<u64> {
         self.monitors
@@ -219,6 +234,7 @@ mod tests {
             secret_file: None,
             timing: Timing::default(),
             metrics_addr: None,
+            rpc_tls: None,
         }
     }
 
@@ -238,6 +254,28 @@ mod tests {
         let mut bad = sample();
         bad.monitors.insert("d".into(), "nohost".into());
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn rpc_tls_needs_three_files_and_names_a_missing_one() {
+        let base = format!(
+            "name = \"a\"\ndata_dir = \"/x\"\nfsid = \"{}\"\nsecret = \"{}\"\n[monitors]\na = \"127.0.0.1:1\"\n",
+            Uuid::from_u128(1),
+            ClusterSecret::generate().to_hex()
+        );
+        let err = toml::from_str::<MonConfig>(&format!("{base}[rpc_tls]\nca = \"/c\"\n"))
+            .expect_err("cert and key are required");
+        assert!(err.to_string().contains("cert"), "{err}");
+        let c: MonConfig = toml::from_str(&format!(
+            "{base}[rpc_tls]\nca = \"/nonexistent/ca.pem\"\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n"
+        ))
+        .expect("parses");
+        c.validate()
+            .expect("files are read at start, not at validation");
+        let err = c.tls().expect_err("missing files");
+        assert!(matches!(err, ConfigError::Tls(_)), "{err:?}");
+        assert!(err.to_string().contains("/nonexistent/c.pem"), "{err}");
+        assert!(sample().tls().expect("no TLS").is_none());
     }
 
     #[test]

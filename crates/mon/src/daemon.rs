@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cuttle_proto::monitor_server::MonitorServer;
-use cuttle_rpc::ServerAuth;
+use cuttle_rpc::{ChannelConfig, ServerAuth};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -64,7 +64,7 @@ pub struct RunningMon {
     pub node: Arc<MonNode>,
     /// The address the server listens on.
     pub addr: SocketAddr,
-    /// Where `/metrics` is served, when `metrics_addr` is set.
+    /// Where `/metrics` and the dashboard are served, when `metrics_addr` is set.
     pub metrics_addr: Option<SocketAddr>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -94,6 +94,8 @@ impl RunningMon {
 pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
     config.validate()?;
     let secret = config.secret()?;
+    let tls = config.tls()?;
+    let channels = ChannelConfig::from_tls(tls.as_ref().map(|t| t.client.clone()));
     let config = Arc::new(config);
     let raft_id = config
         .raft_id(&config.name)
@@ -122,7 +124,7 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
     let raft = MonRaft::new(
         raft_id,
         Arc::new(raft_config),
-        Network::new(secret.clone()),
+        Network::new(secret.clone(), channels.clone()),
         LogStore::new(db),
         sm.clone(),
     )
@@ -171,6 +173,7 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
         raft,
         sm,
         secret.clone(),
+        channels,
     ));
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -179,9 +182,10 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
         .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, ServerAuth::new(secret));
     let incoming = cuttle_rpc::channel::incoming(listener);
+    let mut builder = cuttle_rpc::channel::server(tls.as_ref().map(|t| &t.server))?;
     let server_stop = stop.clone();
     tasks.spawn(async move {
-        let r = cuttle_rpc::channel::server()
+        let r = builder
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, server_stop.cancelled())
             .await;
@@ -192,10 +196,21 @@ pub async fn start(config: MonConfig) -> Result<RunningMon, MonError> {
     });
     tasks.spawn(tasks::pinger(node.clone(), stop.clone()));
     tasks.spawn(tasks::failure_detector(node.clone(), stop.clone()));
+    tasks.spawn(tasks::sample_client_io(node.clone(), stop.clone()));
     let metrics_addr = match &config.metrics_addr {
         Some(a) => {
             let exporter = crate::metrics::exporter(node.clone());
-            match cuttle_metrics::spawn(a, exporter, stop.clone(), &tasks).await {
+            let dashboard: Arc<dyn cuttle_metrics::Pages> =
+                Arc::new(crate::dashboard::Dashboard::new(node.clone()));
+            match cuttle_metrics::spawn_with_pages(
+                a,
+                exporter,
+                Some(dashboard),
+                stop.clone(),
+                &tasks,
+            )
+            .await
+            {
                 Ok(bound) => Some(bound),
                 Err(e) => {
                     // Metrics never stop a monitor: it serves on without them.

@@ -8,8 +8,10 @@
 //! - [`raft`]: openraft glue — RocksDB log store, state machine, network;
 //! - [`node`]: one running monitor and its leader-local soft state;
 //! - [`service`]: the gRPC service (routing, forwarding, error codes);
-//! - [`tasks`]: peer pings and the OSD failure detector;
+//! - [`tasks`]: peer pings, client I/O sampling and the OSD failure detector;
+//! - [`client_io`]: cluster-wide client I/O rates from the OSDs' heartbeats;
 //! - [`metrics`]: the Prometheus metrics served on `metrics_addr`;
+//! - [`dashboard`]: the read-only web dashboard served beside them;
 //! - [`config`], [`daemon`]: configuration and start/stop.
 //!
 //! Writes go through Raft on the leader; a follower forwards them once. A write that
@@ -19,8 +21,10 @@
 //!
 //! Must not depend on OSD, gateway or object-store code.
 
+pub mod client_io;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod health;
 pub mod metrics;
 pub mod node;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cuttle_proto as pb;
-use cuttle_rpc::{ClusterSecret, status};
+use cuttle_rpc::{ChannelConfig, ClusterSecret, status};
 use cuttle_types::{ClusterMap, OsdId};
 use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::Mutex;
@@ -59,6 +59,8 @@ pub struct MonNode {
     pub sm: StateMachine,
     /// Cluster secret.
     pub secret: ClusterSecret,
+    /// How this monitor dials its peers (plaintext or TLS).
+    pub channels: ChannelConfig,
     /// Every monitor by Raft id, this one included.
     pub members: BTreeMap<u64, PeerInfo>,
     /// When each peer last answered a ping.
@@ -69,6 +71,8 @@ pub struct MonNode {
     /// recovery rates.
     recovery_samples: Mutex<std::collections::VecDeque<(Instant, u64, u64)>>,
     clients: Mutex<HashMap<u64, AuthedMonClient>>,
+    /// Client I/O rates from the OSDs' heartbeats (meaningful on the leader).
+    pub client_io: crate::client_io::ClientIo,
 }
 
 impl std::fmt::Debug for MonNode {
@@ -94,6 +98,7 @@ impl MonNode {
         raft: MonRaft,
         sm: StateMachine,
         secret: ClusterSecret,
+        channels: ChannelConfig,
     ) -> MonNode {
         let members = config
             .monitors
@@ -115,11 +120,13 @@ impl MonNode {
             raft,
             sm,
             secret,
+            channels,
             members,
             last_pong: Mutex::new(HashMap::new()),
             osd_reports: Mutex::new(BTreeMap::new()),
             recovery_samples: Mutex::new(std::collections::VecDeque::new()),
             clients: Mutex::new(HashMap::new()),
+            client_io: crate::client_io::ClientIo::default(),
         }
     }
 
@@ -150,7 +157,7 @@ impl MonNode {
                 format!("no monitor with raft id {id}"),
             )
         })?;
-        let c = mon_client(&peer.addr, &self.secret)
+        let c = mon_client(&peer.addr, &self.secret, &self.channels)
             .map_err(|e| status(Code::Internal, "bad_address", e.to_string()))?;
         self.clients.lock().insert(id, c.clone());
         Ok(c)
@@ -318,6 +325,8 @@ impl MonNode {
         let grace = Duration::from_secs(self.config.timing.osd_heartbeat_grace_secs);
         let mut usage = BTreeMap::new();
         let mut pg_states: BTreeMap<String, u32> = BTreeMap::new();
+        // Per pool: (objects, bytes, PGs counted), from each PG's primary.
+        let mut pools: BTreeMap<u32, (u64, u64, u32)> = BTreeMap::new();
         for (id, r) in self.osd_reports.lock().iter() {
             if r.at.elapsed() > grace || !map.is_up(*id) {
                 continue;
@@ -326,7 +335,35 @@ impl MonNode {
             for (s, n) in &r.pg_states {
                 *pg_states.entry(s.clone()).or_insert(0) += n;
             }
+            for p in r.pgs.iter().filter(|p| p.counted) {
+                let e = pools.entry(p.pool).or_default();
+                e.0 += p.objects;
+                e.1 += p.bytes;
+                e.2 += 1;
+            }
         }
+        let pool_usage = map
+            .pools
+            .values()
+            .map(|p| {
+                let (objects, bytes, counted) = pools.get(&p.id.0).copied().unwrap_or_default();
+                pb::PoolUsage {
+                    pool: p.id.0,
+                    name: p.name.clone(),
+                    objects,
+                    bytes,
+                    pgs_uncounted: p.pg_num.saturating_sub(counted),
+                }
+            })
+            .collect();
+        let osd_usage = usage
+            .iter()
+            .map(|(id, u)| pb::OsdUsage {
+                osd_id: id.0,
+                bytes_total: u.total,
+                bytes_used: u.used,
+            })
+            .collect();
         let monitors = self.monitor_views();
         let h = health::compute(&HealthInput {
             map,
@@ -386,6 +423,10 @@ impl MonNode {
             recovery_objects_remaining: 0,
             recovery_bytes_per_sec: 0.0,
             recovery_objects_per_sec: 0.0,
+            osd_usage,
+            pool_usage,
+            client_io: Some(self.client_io.current()),
+            io_history: Vec::new(),
         }
     }
 

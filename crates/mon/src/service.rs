@@ -356,6 +356,9 @@ impl Monitor for MonService {
                 format!("{osd} with uuid {} is not registered; boot first", r.uuid),
             ));
         }
+        if let Some(io) = &r.client_io {
+            self.node.client_io.record(osd, io);
+        }
         self.node.record_heartbeat(
             osd,
             OsdReport {
@@ -381,21 +384,29 @@ impl Monitor for MonService {
         &self,
         req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
+        let with_history = req.get_ref().io_history;
+        let local = |quorum: bool| {
+            let mut st = self.node.status(quorum);
+            if with_history {
+                st.io_history = self.node.client_io.history();
+            }
+            st
+        };
         match self.node.route(&req) {
             Ok(None) => {
-                let mut st = self.node.status(self.node.quorum_acked());
+                let mut st = local(self.node.quorum_acked());
                 let pgs = self.node.pg_stats();
                 st.recovery_objects_remaining = pgs.recovery_objects_remaining;
                 st.recovery_bytes_per_sec = pgs.recovery_bytes_per_sec;
                 st.recovery_objects_per_sec = pgs.recovery_objects_per_sec;
                 Ok(Response::new(st))
             }
-            Ok(Some(mut leader)) => match leader.status(forwarded(pb::StatusRequest {})).await {
+            Ok(Some(mut leader)) => match leader.status(forwarded(req.into_inner())).await {
                 Ok(r) => Ok(r),
                 // The leader we knew is gone: answer from here, without quorum.
-                Err(_) => Ok(Response::new(self.node.status(false))),
+                Err(_) => Ok(Response::new(local(false))),
             },
-            Err(_) => Ok(Response::new(self.node.status(false))),
+            Err(_) => Ok(Response::new(local(false))),
         }
     }
 

@@ -1,6 +1,6 @@
-//! Background work of a monitor: pinging peers, and — on the leader — detecting failed
-//! OSDs (no heartbeat within the grace period → down; down longer than the down-out
-//! interval → out).
+//! Background work of a monitor: pinging peers, sampling client I/O rates, and — on
+//! the leader — detecting failed OSDs (no heartbeat within the grace period → down;
+//! down longer than the down-out interval → out).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +13,20 @@ use tokio_util::sync::CancellationToken;
 use crate::health::OsdUsage;
 use crate::node::{MonNode, OsdReport};
 use crate::state::MonCommand;
+
+/// Snapshots the client I/O totals every [`crate::client_io::SAMPLE_EVERY`].
+/// The first snapshot is taken at once, so I/O reported before the first interval ends
+/// shows in the first rate instead of vanishing into the baseline.
+pub async fn sample_client_io(node: Arc<MonNode>, stop: CancellationToken) {
+    loop {
+        node.client_io
+            .sample(Instant::now(), MonNode::now_unix().saturating_mul(1000));
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(crate::client_io::SAMPLE_EVERY) => {}
+        }
+    }
+}
 
 /// Pings every peer monitor periodically and records who answers.
 pub async fn pinger(node: Arc<MonNode>, stop: CancellationToken) {

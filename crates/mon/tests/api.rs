@@ -35,13 +35,17 @@ fn ec(name: &str, k: u32, m: u32, fd: &str) -> pb::CreatePoolRequest {
 async fn calls_without_the_cluster_secret_are_refused() {
     let c = three_mons().await;
     let addr = c.layout().monitors["a"].clone();
-    let ch = cuttle_rpc::channel::lazy_channel(&addr).unwrap();
+    let ch =
+        cuttle_rpc::channel::lazy_channel(&addr, &cuttle_rpc::ChannelConfig::plaintext()).unwrap();
     let mut anonymous = MonitorClient::new(ch);
     let err = anonymous.get_map(pb::GetMapRequest {}).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     assert_eq!(cuttle_rpc::error_code(&err), Some("unauthenticated"));
     let mut wrong = raw(&addr, &ClusterSecret::generate().to_hex());
-    let err = wrong.status(pb::StatusRequest {}).await.unwrap_err();
+    let err = wrong
+        .status(pb::StatusRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     assert!(
         err.message().contains("wrong cluster secret"),
@@ -202,6 +206,7 @@ async fn silent_osds_go_down_then_out_and_heartbeats_keep_them_up() {
                             recovery_objects_remaining: 12,
                             ..pb::PgStat::default()
                         }],
+                        client_io: None,
                     })
                     .await;
                 tokio::time::sleep(Duration::from_millis(300)).await;

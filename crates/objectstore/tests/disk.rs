@@ -5,13 +5,11 @@
 mod common;
 
 use std::io::{Seek, SeekFrom, Write};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use common::{TestDisk, pattern};
-use cuttle_objectstore::device::faulty::FaultyDevice;
-use cuttle_objectstore::device::{DeviceBackend, DeviceOptions, open_device};
+use cuttle_objectstore::device::DeviceBackend;
 use cuttle_objectstore::{
     CollectionId, DiskStore, FsckIssue, MkfsOptions, ObjectStore, OpenOptions, StoreError,
     Transaction,
@@ -60,6 +58,15 @@ async fn everything_survives_reopen() {
     )
     .remove(&coll(), "o3");
     store.queue_transaction(t).await.unwrap();
+    // The small writes were deferred (no device flush before their ack), so o3's space
+    // waits for their records to go; a large write flushes the device and retires them
+    // in its own commit, after which the allocator is exact.
+    assert!(
+        store.commit_counters().deferred >= 19,
+        "{:?}",
+        store.commit_counters()
+    );
+    put(&store, "big", pattern(99, 300_000)).await.unwrap();
     let used = store.statfs().used;
     store.close().await;
 
@@ -92,7 +99,15 @@ async fn everything_survives_reopen() {
     );
     let report = store.fsck(true).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
-    assert_eq!(report.objects, 19);
+    assert_eq!(report.objects, 20);
+    assert_eq!(
+        store
+            .read(&coll(), "big", 0, u64::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+        pattern(99, 300_000)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,22 +325,14 @@ async fn a_full_device_fails_cleanly_and_recovers() {
 async fn a_failing_device_stops_writes_but_keeps_reads() {
     let disk = TestDisk::new(DeviceBackend::Auto);
     disk.mkfs(32 * MIB).await.close().await;
-    let dev = open_device(&disk.device, &DeviceOptions::default()).unwrap();
-    let (faulty, faults) = FaultyDevice::new(dev);
-    let store = DiskStore::open_with(
-        Arc::new(faulty),
-        &disk.device,
-        &disk.meta,
-        &OpenOptions::default(),
-        &disk.config,
-    )
-    .await
-    .unwrap();
+    let (store, faults) = disk.open_faulty().await;
     create_coll(&store).await;
     put(&store, "good", pattern(1, 10000)).await.unwrap();
 
     faults.fail_writes.store(true, Ordering::SeqCst);
-    let r = put(&store, "bad", pattern(2, 10000)).await;
+    // (Large enough not to be deferred: its data must reach the device before it
+    // commits, so the failed write leaves nothing.)
+    let r = put(&store, "bad", pattern(2, 100_000)).await;
     assert!(matches!(r, Err(StoreError::Failed(_))), "{r:?}");
     faults.fail_writes.store(false, Ordering::SeqCst);
     // The store refuses further writes until reopened (like an OSD on EIO)...
@@ -351,20 +358,11 @@ async fn a_failing_device_stops_writes_but_keeps_reads() {
 
     // A failing flush is just as fatal for the writes in its group.
     store.close().await;
-    let dev = open_device(&disk.device, &DeviceOptions::default()).unwrap();
-    let (faulty, faults) = FaultyDevice::new(dev);
-    let store = DiskStore::open_with(
-        Arc::new(faulty),
-        &disk.device,
-        &disk.meta,
-        &OpenOptions::default(),
-        &disk.config,
-    )
-    .await
-    .unwrap();
+    let (store, faults) = disk.open_faulty().await;
     faults.fail_flushes.store(true, Ordering::SeqCst);
+    // (Large enough not to be deferred: a deferred write needs no flush to commit.)
     assert!(matches!(
-        put(&store, "x", pattern(4, 100)).await,
+        put(&store, "x", pattern(4, 100_000)).await,
         Err(StoreError::Failed(_))
     ));
     // Reads that hit a failing device report the error instead of data.
@@ -436,4 +434,76 @@ async fn flipped_bytes_are_caught_by_reads_and_deep_fsck() {
     // Rewriting the object heals it.
     put(&store, "o5", pattern(55, 1000)).await.unwrap();
     assert!(store.fsck(true).await.unwrap().is_clean());
+}
+
+/// Small writes are deferred: acknowledged once their data is in the synced RocksDB
+/// batch, before the device is flushed. If the data never reaches the disk (here: the
+/// device drops it, and the later flush that would retire the records fails, as in a
+/// power cut), the next open writes it from the records: nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_writes_come_back_when_the_device_lost_them() {
+    let disk = TestDisk::new(DeviceBackend::Auto);
+    let store = disk.mkfs(64 * MIB).await;
+    create_coll(&store).await;
+    store.close().await;
+
+    let (store, faults) = disk.open_faulty().await;
+    faults.lose_writes.store(true, Ordering::SeqCst);
+    faults.fail_flushes.store(true, Ordering::SeqCst);
+    let sizes = [1, 4096, 4097, 20_000, 65_536];
+    for (i, len) in sizes.iter().enumerate() {
+        put(&store, &format!("d{i}"), pattern(50 + i as u64, *len))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.commit_counters().deferred, sizes.len() as u64);
+    // Closing tries to retire the records: the flush fails, so they stay.
+    store.close().await;
+
+    let store = disk.open().await;
+    for (i, len) in sizes.iter().enumerate() {
+        assert_eq!(
+            store
+                .read(&coll(), &format!("d{i}"), 0, u64::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+            pattern(50 + i as u64, *len),
+            "d{i}"
+        );
+    }
+    let report = store.fsck(true).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    store.close().await;
+}
+
+/// A deferred write is acknowledged once its record is durable, even if its device
+/// write then fails: the store stops taking writes (as on any device error), and the
+/// next open writes the data from the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_write_whose_device_write_fails_is_still_durable() {
+    let disk = TestDisk::new(DeviceBackend::Auto);
+    let store = disk.mkfs(32 * MIB).await;
+    create_coll(&store).await;
+    store.close().await;
+    let (store, faults) = disk.open_faulty().await;
+    faults.fail_writes.store(true, Ordering::SeqCst);
+    faults.fail_flushes.store(true, Ordering::SeqCst);
+    put(&store, "small", pattern(8, 9000)).await.unwrap();
+    let r = put(&store, "next", pattern(9, 10)).await;
+    assert!(matches!(r, Err(StoreError::Failed(_))), "{r:?}");
+    store.close().await;
+
+    let store = disk.open().await;
+    assert_eq!(
+        store
+            .read(&coll(), "small", 0, u64::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+        pattern(8, 9000)
+    );
+    assert!(store.stat(&coll(), "next").await.is_err());
+    assert!(store.fsck(true).await.unwrap().is_clean());
+    store.close().await;
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cuttle_objectstore::StoreConfig;
-use cuttle_rpc::ClusterSecret;
+use cuttle_rpc::{ClusterSecret, DaemonTls, ServerTlsFiles};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,6 +30,9 @@ pub enum ConfigError {
     /// A value breaks a rule.
     #[error("invalid OSD configuration: {0}")]
     Invalid(String),
+    /// A file of `[rpc_tls]` is missing or unusable.
+    #[error("[rpc_tls]: {0}")]
+    Tls(#[from] cuttle_rpc::TlsError),
 }
 
 /// Configuration of one OSD daemon.
@@ -83,6 +86,10 @@ pub struct OsdConfig {
     /// Serve Prometheus metrics on `http://ADDR/metrics` (`host:port`); off when absent.
     #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// TLS of the internal gRPC (served, and dialled to monitors and peer OSDs);
+    /// plaintext when absent.
+    #[serde(default)]
+    pub rpc_tls: Option<ServerTlsFiles>,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -130,6 +137,15 @@ impl OsdConfig {
             ));
         }
         self.secret().map(|_| ())
+    }
+
+    /// The loaded `[rpc_tls]` files, when TLS is configured.
+    pub fn tls(&self) -> Result<Option<DaemonTls>, ConfigError> {
+        Ok(self
+            .rpc_tls
+            .as_ref()
+            .map(ServerTlsFiles::load)
+            .transpose()?)
     }
 
     /// The cluster secret.

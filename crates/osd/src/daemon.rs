@@ -9,7 +9,7 @@ use cuttle_client::{MapWatcher, MonClient};
 use cuttle_objectstore::{DiskStore, MkfsOptions, OpenOptions, StoreError};
 use cuttle_proto as pb;
 use cuttle_proto::osd_server::OsdServer;
-use cuttle_rpc::ServerAuth;
+use cuttle_rpc::{ChannelConfig, ServerAuth};
 use cuttle_types::OsdId;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -55,6 +55,9 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// The gRPC server cannot be set up.
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
 }
 
 /// A started OSD.
@@ -145,12 +148,18 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
     config.validate()?;
     cuttle_ec::check_cpu()?;
     let secret = config.secret()?;
+    let tls = config.tls()?;
+    let channels = ChannelConfig::from_tls(tls.as_ref().map(|t| t.client.clone()));
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
         what: "creating",
         path: config.data_dir.clone(),
         source,
     })?;
-    let mon = MonClient::new(config.monitors.values().cloned().collect(), secret.clone())?;
+    let mon = MonClient::new(
+        config.monitors.values().cloned().collect(),
+        secret.clone(),
+        &channels,
+    )?;
     let disk = Arc::new(open_store(&config, &mon).await?);
     let sb = *disk.superblock();
     let id = OsdId(sb.osd_id);
@@ -179,7 +188,7 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
             id,
             sb.device_uuid,
             disk,
-            Peers::new(secret.clone()),
+            Peers::new(secret.clone(), channels.clone()),
             mon.clone(),
             watcher.receiver(),
             stop.clone(),
@@ -197,9 +206,10 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
         .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, ServerAuth::new(secret));
     let incoming = cuttle_rpc::channel::incoming(listener);
+    let mut builder = cuttle_rpc::channel::server(tls.as_ref().map(|t| &t.server))?;
     let server_stop = stop.clone();
     tasks.spawn(async move {
-        let r = cuttle_rpc::channel::server()
+        let r = builder
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, server_stop.cancelled())
             .await;
@@ -223,6 +233,7 @@ pub async fn start(config: OsdConfig) -> Result<RunningOsd, StartError> {
         Duration::from_millis(config.heartbeat_interval_ms),
     ));
     tasks.spawn(tasks::maintain(osd.clone()));
+    tasks.spawn(tasks::count_pg_usage(osd.clone(), Duration::from_secs(5)));
     tasks.spawn(tasks::remove_strays(osd.clone(), Duration::from_secs(10)));
     let metrics_addr = match &config.metrics_addr {
         Some(a) => {

@@ -119,6 +119,16 @@ impl OsdMetrics {
         }
     }
 
+    /// Client I/O since start, for the monitors' cluster-wide rates.
+    pub fn client_io(&self) -> cuttle_proto::ClientIoCounters {
+        cuttle_proto::ClientIoCounters {
+            read_bytes: self.bytes_read.get(),
+            written_bytes: self.bytes_written.get(),
+            read_ops: self.ops[OpKind::Read as usize].get(),
+            write_ops: self.ops[OpKind::Mutate as usize].get(),
+        }
+    }
+
     fn register(&self, reg: &mut Registry) {
         reg.register(
             "cuttle_osd_ops",

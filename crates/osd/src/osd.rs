@@ -327,6 +327,7 @@ impl Osd {
             .values()
             .filter_map(|pg| {
                 let s = pg.summary();
+                let usage = pg.usage();
                 (s.primary == Some(self.id)).then(|| cuttle_proto::PgStat {
                     pool: pg.id.pool.0,
                     seed: pg.id.seed,
@@ -344,9 +345,39 @@ impl Osd {
                     last_deep_scrub: s.last_deep_scrub,
                     inconsistent_objects: s.inconsistent,
                     unfound: s.unfound,
+                    objects: usage.map_or(0, |u| u.objects),
+                    bytes: usage.map_or(0, |u| u.bytes),
+                    counted: usage.is_some(),
                 })
             })
             .collect()
+    }
+
+    /// Counts the objects and bytes of `pg` (this OSD its primary) again if it changed
+    /// since the last count. Reads the PG lock only to find the collection, so writes
+    /// go on while the listing runs; a write that lands during it moves `last_update`
+    /// and the next call counts again.
+    pub async fn count_usage(&self, pg: &Pg) -> OsdResult<()> {
+        let (coll, at) = {
+            let st = pg.state.read().await;
+            if st.primary != Some(self.id) || !st.is_active() {
+                return Ok(());
+            }
+            if pg.usage().is_some_and(|u| u.at == st.last_update) {
+                return Ok(());
+            }
+            let Some(pos) = st.my_pos else {
+                return Ok(());
+            };
+            (crate::pg::shard_collection(pg.id, &st, pos), st.last_update)
+        };
+        let all = self.shards.versions(&coll).await?;
+        pg.set_usage(crate::pg::PgUsage {
+            objects: all.len() as u64,
+            bytes: all.values().map(|(_, size)| size).sum(),
+            at,
+        });
+        Ok(())
     }
 
     /// Counts of PG states for PGs this OSD is primary of.

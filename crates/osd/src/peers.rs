@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use cuttle_proto::osd_client::OsdClient;
-use cuttle_rpc::{ClientAuth, ClusterSecret};
+use cuttle_rpc::{ChannelConfig, ClientAuth, ClusterSecret};
 use cuttle_types::OsdId;
 use parking_lot::Mutex;
 use tonic::service::interceptor::InterceptedService;
@@ -18,8 +18,9 @@ pub type PeerClient = OsdClient<InterceptedService<Channel, ClientAuth>>;
 pub fn osd_client(
     addr: &str,
     secret: &ClusterSecret,
+    channels: &ChannelConfig,
 ) -> Result<PeerClient, tonic::transport::Error> {
-    let ch = cuttle_rpc::channel::lazy_channel(addr)?;
+    let ch = cuttle_rpc::channel::lazy_channel(addr, channels)?;
     Ok(
         OsdClient::with_interceptor(ch, ClientAuth::new(secret.clone()))
             .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
@@ -31,14 +32,16 @@ pub fn osd_client(
 #[derive(Debug)]
 pub struct Peers {
     secret: ClusterSecret,
+    channels: ChannelConfig,
     clients: Mutex<HashMap<OsdId, (String, PeerClient)>>,
 }
 
 impl Peers {
-    /// An empty cache.
-    pub fn new(secret: ClusterSecret) -> Peers {
+    /// An empty cache; clients sign with `secret` and dial with `channels`.
+    pub fn new(secret: ClusterSecret, channels: ChannelConfig) -> Peers {
         Peers {
             secret,
+            channels,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -51,7 +54,7 @@ impl Peers {
         {
             return Ok(c.clone());
         }
-        let c = osd_client(addr, &self.secret).map_err(|e| OsdError::Peer {
+        let c = osd_client(addr, &self.secret, &self.channels).map_err(|e| OsdError::Peer {
             osd,
             message: format!("bad address {addr:?}: {e}"),
         })?;

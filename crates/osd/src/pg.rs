@@ -190,6 +190,18 @@ pub struct Progress {
     pub objects_done: AtomicU64,
 }
 
+/// Objects and logical bytes of a PG as its primary last counted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgUsage {
+    /// Objects in the PG.
+    pub objects: u64,
+    /// Sum of their logical sizes.
+    pub bytes: u64,
+    /// The PG's newest version when the count started (a PG whose `last_update` has
+    /// not moved since need not be counted again).
+    pub at: Version,
+}
+
 /// One PG on this OSD.
 #[derive(Debug)]
 pub struct Pg {
@@ -202,6 +214,8 @@ pub struct Pg {
     /// Recovery progress.
     pub progress: Progress,
     summary: parking_lot::Mutex<PgSummary>,
+    /// The last count of objects and bytes (primary only; `None` until counted).
+    usage: parking_lot::Mutex<Option<PgUsage>>,
     /// The current interval, [`RETIRED`] once the PG left this OSD (watches end on
     /// any change: the primary may have moved).
     interval: watch::Sender<u64>,
@@ -221,6 +235,7 @@ impl Pg {
             activated,
             progress: Progress::default(),
             summary: parking_lot::Mutex::new(PgSummary::default()),
+            usage: parking_lot::Mutex::new(None),
             interval,
         }
     }
@@ -260,6 +275,16 @@ impl Pg {
     /// The last published summary.
     pub fn summary(&self) -> PgSummary {
         self.summary.lock().clone()
+    }
+
+    /// The last count of objects and bytes, if any.
+    pub fn usage(&self) -> Option<PgUsage> {
+        *self.usage.lock()
+    }
+
+    /// Records a count of objects and bytes.
+    pub fn set_usage(&self, usage: PgUsage) {
+        *self.usage.lock() = Some(usage);
     }
 
     /// Objects still to recover.

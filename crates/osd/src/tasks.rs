@@ -1,6 +1,7 @@
 //! Background work of an OSD: following the map (and peering PGs it is primary of),
 //! heartbeats to the monitors, retrying peering of PGs with failed members, scheduled
-//! scrubs, and deleting stray shards.
+//! scrubs, counting the objects and bytes of PGs it is primary of, and deleting stray
+//! shards.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub async fn heartbeat(osd: Arc<Osd>, every: Duration) {
             bytes_used: fs.used,
             pg_states,
             pgs,
+            client_io: Some(osd.metrics.client_io()),
         };
         if let Err(e) = osd.mon.heartbeat(req).await {
             tracing::warn!("heartbeat to the monitors failed: {e}");
@@ -52,6 +54,27 @@ pub async fn heartbeat(osd: Arc<Osd>, every: Duration) {
         tokio::select! {
             _ = osd.stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Counts the objects and bytes of the PGs this OSD is primary of, every `every`, for
+/// the pool usage the monitors report. Only PGs written since their last count are
+/// listed again, so an idle OSD does no work here.
+pub async fn count_pg_usage(osd: Arc<Osd>, every: Duration) {
+    loop {
+        tokio::select! {
+            _ = osd.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let pgs: Vec<_> = osd.pgs.lock().values().cloned().collect();
+        for pg in pgs {
+            if osd.stop.is_cancelled() {
+                return;
+            }
+            if let Err(e) = osd.count_usage(&pg).await {
+                tracing::debug!(pg = %pg.id, "counting PG usage failed: {e}");
+            }
         }
     }
 }

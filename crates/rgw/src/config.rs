@@ -13,7 +13,12 @@
 //! uid = "admin"
 //! access_key = "…"
 //! secret_key = "…"
+//! [rpc_tls]                    # optional: the cluster's internal gRPC uses TLS
+//! ca = "/etc/cuttle/tls/ca.pem"
 //! ```
+//!
+//! `[tls]` is the gateway's own HTTPS front (what S3 clients see); `[rpc_tls]` is how
+//! the gateway, as a client, dials the monitors and OSDs.
 //!
 //! Every field is documented below; unknown fields are refused, and [`RgwConfig::validate`]
 //! runs at load.
@@ -83,7 +88,8 @@ pub struct RgwConfig {
     pub secret: String,
     /// Monitor name → address.
     pub monitors: BTreeMap<String, String>,
-    /// Region reported and accepted (`us-east-1`).
+    /// The gateway's region (`us-east-1`): SigV4 requests must be signed for it, it is
+    /// the only `LocationConstraint` accepted, and HeadBucket reports it.
     #[serde(default = "default_region")]
     pub region: String,
     /// DNS suffix for virtual-hosted-style requests (`s3.example.org`: the bucket is
@@ -130,6 +136,10 @@ pub struct RgwConfig {
     /// Serve Prometheus metrics on `http://ADDR/metrics`; off when absent.
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,
+    /// The CA bundle of the cluster's internal gRPC TLS (plaintext when absent). Not
+    /// the HTTPS front: that is `tls`.
+    #[serde(default)]
+    pub rpc_tls: Option<cuttle_rpc::ClientTlsFiles>,
 }
 
 fn default_region() -> String {
@@ -201,8 +211,16 @@ impl RgwConfig {
         if !self.auth.keypair && !self.auth.tokens {
             return bad("[auth]: enable keypair, tokens or both".into());
         }
-        if self.region.is_empty() {
-            return bad("region is empty".into());
+        if self.region.is_empty()
+            || !self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return bad(format!(
+                "region {:?}: give lower-case letters, digits and '-' (like us-east-1)",
+                self.region
+            ));
         }
         if let Some(s) = &self.dns_suffix
             && (s.is_empty() || s.starts_with('.') || s.contains(':'))
@@ -223,6 +241,7 @@ impl RgwConfig {
             fsid: self.fsid,
             secret: self.secret.clone(),
             monitors: self.monitors.clone(),
+            rpc_tls: self.rpc_tls.clone(),
         }
     }
 }
@@ -258,5 +277,25 @@ a = "127.0.0.1:1"
         assert!(c.validate().is_ok());
         c.stripe_size = 1;
         assert!(c.validate().is_err());
+        // Regions are what SigV4 credential scopes can name.
+        let mut c: RgwConfig = toml::from_str(MIN).expect("parses");
+        for bad in ["", "US", "eu west"] {
+            c.region = bad.into();
+            assert!(c.validate().is_err(), "{bad:?}");
+        }
+        c.region = "eu-central-2".into();
+        assert!(c.validate().is_ok());
+        // The gateway only dials the cluster: its [rpc_tls] is the CA alone.
+        let c: RgwConfig =
+            toml::from_str(&format!("{MIN}[rpc_tls]\nca = \"/ca.pem\"\n")).expect("parses");
+        assert_eq!(
+            c.cluster_conf().rpc_tls.map(|t| t.ca),
+            Some(PathBuf::from("/ca.pem"))
+        );
+        let e = toml::from_str::<RgwConfig>(&format!(
+            "{MIN}[rpc_tls]\nca = \"/ca.pem\"\nkey = \"/k.pem\"\n"
+        ))
+        .expect_err("a client has no key");
+        assert!(e.to_string().contains("key"), "{e}");
     }
 }

@@ -13,7 +13,13 @@
 //! - SigV2 clock skew, which s3s does not check (`RequestTimeTooSkewed`);
 //! - SigV2 signatures, verified here ([`crate::sigv2`]) in constant time and with the
 //!   canonical forms clients actually sign; the request then goes on to s3s as an
-//!   already authenticated one, like a token request.
+//!   already authenticated one, like a token request;
+//! - the SigV4 signing region: a credential scope naming another region than the
+//!   gateway's is refused as S3 refuses it (`AuthorizationHeaderMalformed`, or
+//!   `AuthorizationQueryParametersError` for a presigned URL, with `<Region>`), before
+//!   anything else about the credential is looked at (keys, tokens, signatures);
+//! - error bodies completed with their context elements and request id
+//!   ([`crate::error_body`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -62,6 +68,8 @@ pub struct Front {
     pub max_skew_secs: u32,
     /// Keypair (access key + secret) mode on.
     pub keypair: bool,
+    /// The region SigV4 requests must be signed for.
+    pub region: String,
     /// Virtual-hosted-style suffix (for SigV2's canonical resource).
     pub dns: Option<crate::host::DnsSuffix>,
 }
@@ -79,12 +87,15 @@ impl std::fmt::Debug for Front {
 enum Signed {
     V4Header {
         key: String,
+        /// The credential scope's region, when the scope has one.
+        region: Option<String>,
     },
     V2Header {
         key: String,
     },
     V4Query {
         key: String,
+        region: Option<String>,
         date: String,
         expires: String,
     },
@@ -102,7 +113,9 @@ fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    let dec = |s: &str| urlencoding_decode(s).unwrap_or_else(|| s.to_string());
+                    let dec = |s: &str| {
+                        crate::error_body::percent_decode(s).unwrap_or_else(|| s.to_string())
+                    };
                     (dec(k), dec(v))
                 })
                 .collect()
@@ -119,23 +132,6 @@ fn has_query_key(uri: &Uri, key: &str) -> bool {
     })
 }
 
-fn urlencoding_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(h, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 fn signed<B>(req: &Request<B>) -> Signed {
     if let Some(a) = req
         .headers()
@@ -143,13 +139,13 @@ fn signed<B>(req: &Request<B>) -> Signed {
         .and_then(|v| v.to_str().ok())
     {
         if let Some(rest) = a.strip_prefix("AWS4-HMAC-SHA256") {
-            let key = rest
+            let cred = rest
                 .split([',', ' '])
                 .find_map(|p| p.trim().strip_prefix("Credential="))
-                .and_then(|c| c.split('/').next())
                 .unwrap_or_default();
             return Signed::V4Header {
-                key: key.to_string(),
+                key: cred.split('/').next().unwrap_or_default().to_string(),
+                region: scope_region(cred),
             };
         }
         if let Some(rest) = a.strip_prefix("AWS ") {
@@ -165,6 +161,7 @@ fn signed<B>(req: &Request<B>) -> Signed {
     if let (Some(cred), Some(_)) = (get("X-Amz-Credential"), get("X-Amz-Signature")) {
         return Signed::V4Query {
             key: cred.split('/').next().unwrap_or_default().to_string(),
+            region: scope_region(&cred),
             date: get("X-Amz-Date").unwrap_or_default(),
             expires: get("X-Amz-Expires").unwrap_or_default(),
         };
@@ -176,6 +173,35 @@ fn signed<B>(req: &Request<B>) -> Signed {
         };
     }
     Signed::None
+}
+
+/// The region of a SigV4 credential (`KEY/DATE/REGION/SERVICE/aws4_request`), when
+/// it has the five parts (a malformed one is s3s's to refuse).
+fn scope_region(cred: &str) -> Option<String> {
+    let parts: Vec<&str> = cred.split('/').collect();
+    (parts.len() == 5).then(|| parts[2].to_string())
+}
+
+/// S3's answer to a request signed for `given` instead of `expected`.
+fn wrong_region(given: &str, expected: &str, presigned: bool) -> S3Error {
+    let (code, message) = if presigned {
+        (
+            "AuthorizationQueryParametersError",
+            format!(
+                "Error parsing the X-Amz-Credential parameter; the region '{given}' is wrong; expecting '{expected}'"
+            ),
+        )
+    } else {
+        (
+            "AuthorizationHeaderMalformed",
+            format!(
+                "The authorization header is malformed; the region '{given}' is wrong; expecting '{expected}'"
+            ),
+        )
+    };
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    crate::error_body::with_element(e, crate::error_body::Element::Region, expected)
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -267,6 +293,7 @@ impl Front {
         {
             *resp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
         }
+        crate::error_body::finish(&mut resp, &id, method == http::Method::HEAD);
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-amz-request-id", v.clone());
             resp.headers_mut().insert("x-amz-id-2", v);
@@ -302,10 +329,19 @@ impl Front {
             // As S3 does; and s3s would otherwise go on to a presigned query beside it.
             return Err(s3_error!(InvalidArgument, "Unsupported Authorization Type"));
         }
+        match &signed {
+            Signed::V4Header {
+                region: Some(r), ..
+            } if *r != self.region => return Err(wrong_region(r, &self.region, false)),
+            Signed::V4Query {
+                region: Some(r), ..
+            } if *r != self.region => return Err(wrong_region(r, &self.region, true)),
+            _ => {}
+        }
         let now = unix(SystemTime::now());
         let skew = i64::from(self.max_skew_secs);
         let key = match &signed {
-            Signed::V4Header { key }
+            Signed::V4Header { key, .. }
             | Signed::V2Header { key }
             | Signed::V4Query { key, .. }
             | Signed::V2Query { key, .. } => key.clone(),
@@ -475,7 +511,7 @@ impl Front {
             .unwrap_or_default();
         let vh = self.dns.as_ref().and_then(|d| d.bucket_of(host));
         let raw = parts.uri.path();
-        let decoded = urlencoding_decode(raw);
+        let decoded = crate::error_body::percent_decode(raw);
         let mut ok = false;
         for resource in crate::sigv2::resources(raw, decoded.as_deref(), vh) {
             let sts = crate::sigv2::string_to_sign(&crate::sigv2::Request {
@@ -617,14 +653,22 @@ mod tests {
                 "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=ab",
             ),
         );
-        assert_eq!(signed(&r), Signed::V4Header { key: "AKID".into() });
+        assert_eq!(
+            signed(&r),
+            Signed::V4Header {
+                key: "AKID".into(),
+                region: Some("us-east-1".into())
+            }
+        );
         let r = req("/b/k", Some("AWS AKID:c2ln"));
         assert_eq!(signed(&r), Signed::V2Header { key: "AKID".into() });
         let r = req(
             "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=ab",
             None,
         );
-        assert!(matches!(signed(&r), Signed::V4Query { key, .. } if key == "AKID"));
+        assert!(
+            matches!(signed(&r), Signed::V4Query { key, region, .. } if key == "AKID" && region.as_deref() == Some("us-east-1"))
+        );
         let r = req("/b/k?AWSAccessKeyId=AKID&Expires=1&Signature=x%2B", None);
         assert!(matches!(signed(&r), Signed::V2Query { key, .. } if key == "AKID"));
         assert_eq!(signed(&req("/b/k", None)), Signed::None);
@@ -644,6 +688,45 @@ mod tests {
             strip_signing_params(&u).expect("strips").to_string(),
             "/b/k"
         );
+    }
+
+    #[test]
+    fn the_signing_region_is_read_and_a_wrong_one_refused_as_s3_does() {
+        assert_eq!(
+            scope_region("AK/20240101/eu-west-1/s3/aws4_request").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(scope_region("AK/20240101/s3"), None);
+        for (presigned, code, start) in [
+            (
+                false,
+                "AuthorizationHeaderMalformed",
+                "The authorization header is malformed;",
+            ),
+            (
+                true,
+                "AuthorizationQueryParametersError",
+                "Error parsing the X-Amz-Credential parameter;",
+            ),
+        ] {
+            let e = wrong_region("eu-west-1", "us-east-1", presigned);
+            assert_eq!(e.code().as_str(), code);
+            assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+            let msg = e.message().unwrap_or_default().to_string();
+            assert!(msg.starts_with(start), "{msg}");
+            assert!(
+                msg.ends_with("the region 'eu-west-1' is wrong; expecting 'us-east-1'"),
+                "{msg}"
+            );
+            let mut r = error_response(e);
+            crate::error_body::finish(&mut r, "ID", false);
+            let body = r.body().bytes().map(|b| b.to_vec()).unwrap_or_default();
+            let body = String::from_utf8_lossy(&body);
+            assert!(
+                body.contains("<Region>us-east-1</Region><RequestId>"),
+                "{body}"
+            );
+        }
     }
 
     #[test]

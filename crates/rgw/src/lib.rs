@@ -8,6 +8,7 @@
 //! - [`front`]: per request, before s3s: request ids, header limits, token mode,
 //!   SigV2 clock skew and signatures ([`sigv2`]); [`chunked`]: aws-chunked decoding
 //!   for token requests; [`bad_range`]: unusable `Range` headers ignored, as S3 does;
+//!   [`error_body`]: the context elements of error bodies (`<Key>`, `<BucketName>`…);
 //! - [`auth`]: secrets for s3s's SigV4 checks, the access hook that sets the
 //!   [`auth::Caller`], cached lookups; [`acl`]: S3 ACLs and access decisions;
 //! - [`s3`]: the S3 operations (s3s's `S3` trait) over the stores;
@@ -34,6 +35,7 @@ pub mod coherence;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod error_body;
 pub mod front;
 pub mod gc;
 pub mod host;

@@ -220,6 +220,7 @@ impl Server {
             tokens: config.auth.tokens,
             max_skew_secs: config.auth.max_skew_secs,
             keypair: config.auth.keypair,
+            region: config.region.clone(),
             dns: config
                 .dns_suffix
                 .as_deref()
@@ -266,7 +267,7 @@ impl Server {
     pub async fn run(mut self, stop: CancellationToken) {
         let tracker = TaskTracker::new();
         if let Some(m) = self.metrics_server.take() {
-            tracker.spawn(m.serve(Arc::new(self.metrics.exporter()), stop.clone()));
+            tracker.spawn(m.serve(Arc::new(self.metrics.exporter()), None, stop.clone()));
         }
         tracker.spawn(self.gc.0.clone().run(self.gc.1, stop.clone()));
         let scheme = if self.tls.is_some() { "https" } else { "http" };

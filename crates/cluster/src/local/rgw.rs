@@ -11,6 +11,9 @@
 //! addr = "127.0.0.1:7480"
 //! ```
 //!
+//! In a TLS cluster every gateway dials the cluster with its CA (`[rpc_tls]`) and, unless
+//! given another certificate, serves HTTPS with the cluster's server certificate.
+//!
 //! Each gateway `rgw.N` runs `cuttle-rgw --config DIR/rgw.N.toml`. `up` creates the
 //! gateway pools (`.rgw.meta`, `.rgw.index` replicated; `.rgw.data` EC 2+1 with at
 //! least 3 OSDs, else replicated) before starting gateways, and waits until each one
@@ -210,7 +213,8 @@ impl LocalCluster {
     }
 
     /// Makes sure the cluster has at least `n` gateways (adds the missing ones, with
-    /// `opts`; starts nothing). The first call creates the admin credential.
+    /// `opts`; starts nothing). The first call creates the admin credential. In a TLS
+    /// cluster, gateways without `opts.tls` serve HTTPS with the cluster certificate.
     pub fn ensure_rgws(&self, n: usize, opts: &RgwOptions) -> Result<Vec<String>, ClusterError> {
         let mut l = match self.rgw_layout() {
             Some(l) => l,
@@ -242,7 +246,11 @@ impl LocalCluster {
                 name.clone(),
                 LocalRgw {
                     addr: format!("127.0.0.1:{}", process::free_port()?),
-                    tls: opts.tls.clone(),
+                    tls: opts.tls.clone().or_else(|| {
+                        self.layout()
+                            .server_tls(self.dir())
+                            .map(|t| (t.cert, t.key))
+                    }),
                     dns_suffix: opts.dns_suffix.clone(),
                     tokens: !opts.no_tokens,
                     metrics: Some(format!("127.0.0.1:{}", process::free_port()?)),
@@ -290,6 +298,8 @@ impl LocalCluster {
             tls: Option<Tls<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             metrics_addr: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rpc_tls: Option<&'a cuttle_rpc::ClientTlsFiles>,
         }
         let layout = self.layout();
         toml::to_string_pretty(&RgwFile {
@@ -305,6 +315,7 @@ impl LocalCluster {
             bootstrap_admin: admin,
             tls: r.tls.as_ref().map(|(c, k)| Tls { cert: c, key: k }),
             metrics_addr: r.metrics.as_deref(),
+            rpc_tls: layout.rpc_tls.as_ref(),
         })
         .unwrap_or_default()
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cuttle_proto::monitor_client::MonitorClient;
 use cuttle_proto::{RaftKind, RaftRequest};
-use cuttle_rpc::{ClientAuth, ClusterSecret};
+use cuttle_rpc::{ChannelConfig, ClientAuth, ClusterSecret};
 use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -34,8 +34,9 @@ pub type AuthedMonClient = MonitorClient<InterceptedService<Channel, ClientAuth>
 pub fn mon_client(
     addr: &str,
     secret: &ClusterSecret,
+    channels: &ChannelConfig,
 ) -> Result<AuthedMonClient, tonic::transport::Error> {
-    let channel = cuttle_rpc::channel::lazy_channel(addr)?;
+    let channel = cuttle_rpc::channel::lazy_channel(addr, channels)?;
     Ok(
         MonitorClient::with_interceptor(channel, ClientAuth::new(secret.clone()))
             .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
@@ -47,12 +48,13 @@ pub fn mon_client(
 #[derive(Debug, Clone)]
 pub struct Network {
     secret: ClusterSecret,
+    channels: ChannelConfig,
 }
 
 impl Network {
-    /// A factory signing with the cluster secret.
-    pub fn new(secret: ClusterSecret) -> Network {
-        Network { secret }
+    /// A factory signing with the cluster secret, dialling with `channels`.
+    pub fn new(secret: ClusterSecret, channels: ChannelConfig) -> Network {
+        Network { secret, channels }
     }
 }
 
@@ -69,7 +71,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
         Peer {
             target,
-            client: mon_client(&node.addr, &self.secret).map_err(|e| e.to_string()),
+            client: mon_client(&node.addr, &self.secret, &self.channels).map_err(|e| e.to_string()),
         }
     }
 }

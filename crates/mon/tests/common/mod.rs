@@ -7,7 +7,7 @@ use cuttle_client::MonClient;
 use cuttle_cluster::{LocalSpec, MonTiming, TestCluster};
 use cuttle_proto as pb;
 use cuttle_proto::monitor_client::MonitorClient;
-use cuttle_rpc::{ClientAuth, ClusterSecret};
+use cuttle_rpc::{ChannelConfig, ClientAuth, ClusterSecret};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -62,7 +62,7 @@ where
 
 /// A raw, signed client to one monitor.
 pub fn raw(addr: &str, secret: &str) -> MonitorClient<InterceptedService<Channel, ClientAuth>> {
-    let ch = cuttle_rpc::channel::lazy_channel(addr).unwrap();
+    let ch = cuttle_rpc::channel::lazy_channel(addr, &ChannelConfig::plaintext()).unwrap();
     MonitorClient::with_interceptor(
         ch,
         ClientAuth::new(ClusterSecret::from_hex(secret).unwrap()),
@@ -74,6 +74,7 @@ pub fn only(addr: &str, secret: &str) -> MonClient {
     MonClient::new(
         vec![addr.to_string()],
         ClusterSecret::from_hex(secret).unwrap(),
+        &ChannelConfig::plaintext(),
     )
     .unwrap()
     .with_deadline(Duration::from_secs(3))

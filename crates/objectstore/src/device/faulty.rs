@@ -1,8 +1,11 @@
-//! `FaultyDevice`: a device wrapper that fails reads, writes or flushes on demand, for
-//! fault-injection tests (feature `fault-injection`).
+//! `FaultyDevice`: a device wrapper that fails reads, writes or flushes on demand, loses
+//! writes (a write cache lost in a power cut), or holds flushes until released, for fault-injection and pipeline tests (feature
+//! `fault-injection`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::Notify;
 
 use futures::future::BoxFuture;
 
@@ -17,6 +20,46 @@ pub struct Faults {
     pub fail_writes: AtomicBool,
     /// Fail every flush with an injected error.
     pub fail_flushes: AtomicBool,
+    /// Acknowledge writes without passing them on: data that sat in a volatile write
+    /// cache lost in a power cut.
+    pub lose_writes: AtomicBool,
+    /// Whether flushes wait for a release (see [`Faults::hold_flushes`]).
+    holding: AtomicBool,
+    /// Flushes waiting for the release.
+    held: AtomicU64,
+    released: Notify,
+}
+
+impl Faults {
+    /// From now on, flushes wait until [`release_flushes`](Faults::release_flushes).
+    pub fn hold_flushes(&self) {
+        self.holding.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets held flushes (and later ones) go through.
+    pub fn release_flushes(&self) {
+        self.holding.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    /// How many flushes are waiting for the release right now.
+    pub fn held_flushes(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    async fn wait_for_release(&self) {
+        self.held.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let mut released = std::pin::pin!(self.released.notified());
+            // Register before checking, so a release in between is not missed.
+            released.as_mut().enable();
+            if !self.holding.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
+        self.held.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A device that forwards to another unless a fault is switched on.
@@ -60,12 +103,22 @@ impl BlockDevice for FaultyDevice {
         if self.faults.fail_writes.load(Ordering::SeqCst) {
             return Box::pin(async { Err(DeviceError::Injected("write")) });
         }
+        if self.faults.lose_writes.load(Ordering::SeqCst) {
+            return Box::pin(async { Ok(()) });
+        }
         self.inner.write(offset, buf)
     }
 
     fn flush(&self) -> BoxFuture<'static, DeviceResult<()>> {
         if self.faults.fail_flushes.load(Ordering::SeqCst) {
             return Box::pin(async { Err(DeviceError::Injected("flush")) });
+        }
+        if self.faults.holding.load(Ordering::SeqCst) {
+            let (faults, inner) = (self.faults.clone(), self.inner.clone());
+            return Box::pin(async move {
+                faults.wait_for_release().await;
+                inner.flush().await
+            });
         }
         self.inner.flush()
     }

@@ -5,8 +5,10 @@
 //! Two backends implement it:
 //! - [`UringDevice`]: `O_DIRECT` I/O through io_uring, driven by one thread per device
 //!   that owns the ring (the production path);
-//! - [`FileDevice`]: positional `pread`/`pwrite` on tokio's blocking pool, used only when
-//!   io_uring is unavailable (old kernel, seccomp); [`open_device`] logs the fallback.
+//! - [`FileDevice`]: positional `pread`/`pwrite` on tokio's blocking pool, used when
+//!   io_uring is unavailable (no ring: old kernel, seccomp; or a ring whose probe lacks
+//!   an opcode the backend uses) — [`open_device`] then logs the fallback once per
+//!   process — or when [`DeviceBackend::File`] forces it.
 //!
 //! With the `fault-injection` feature, `faulty::FaultyDevice` wraps either one and
 //! fails I/O on demand for tests.
@@ -30,7 +32,7 @@ use futures::future::BoxFuture;
 pub use aligned::{AlignedBuf, BLOCK_SIZE, round_up};
 pub use file::FileDevice;
 pub use open::{DeviceBackend, DeviceOptions, OpenedFile, open_device};
-pub use uring::UringDevice;
+pub use uring::{OPCODES, UringDevice, uring_support};
 
 /// Result of an I/O on a device.
 pub type DeviceResult<T> = Result<T, DeviceError>;
@@ -123,6 +125,14 @@ pub enum DeviceError {
         size: u64,
         /// The minimum.
         min: u64,
+    },
+    /// The kernel can create an io_uring but lacks opcodes the backend submits.
+    #[error("io_uring on {path} lacks opcodes {missing:?} (kernel older than 5.6 or restricted)")]
+    UringMissingOpcodes {
+        /// Path of the device.
+        path: PathBuf,
+        /// Kernel names of the missing opcodes.
+        missing: Vec<&'static str>,
     },
     /// An injected fault (tests only).
     #[error("injected fault: {0}")]

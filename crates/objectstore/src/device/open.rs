@@ -16,7 +16,8 @@ use super::{BLOCK_SIZE, BlockDevice, DeviceError, DeviceResult, FileDevice, Urin
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceBackend {
-    /// io_uring when the kernel allows it, else the fallback (logged once).
+    /// io_uring when the kernel allows it (a ring can be created and its probe lists
+    /// every opcode the backend submits), else the fallback (logged once).
     #[default]
     Auto,
     /// io_uring only; opening fails when it is unavailable.
@@ -25,13 +26,20 @@ pub enum DeviceBackend {
     File,
 }
 
-impl fmt::Display for DeviceBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl DeviceBackend {
+    /// Human-readable name: `auto`, `io_uring` or `pread/pwrite`.
+    pub fn name(self) -> &'static str {
+        match self {
             DeviceBackend::Auto => "auto",
             DeviceBackend::Uring => "io_uring",
             DeviceBackend::File => "pread/pwrite",
-        })
+        }
+    }
+}
+
+impl fmt::Display for DeviceBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -79,31 +87,41 @@ pub fn open_device(path: &Path, opts: &DeviceOptions) -> DeviceResult<Arc<dyn Bl
     match opts.backend {
         DeviceBackend::File => Ok(Arc::new(FileDevice::new(opened))),
         DeviceBackend::Uring => Ok(Arc::new(UringDevice::new(opened, opts.queue_depth)?)),
-        DeviceBackend::Auto => {
-            let file = opened
-                .file
-                .try_clone()
-                .map_err(|source| DeviceError::Open {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            let fallback = OpenedFile {
-                file,
-                size: opened.size,
-                direct: opened.direct,
-                path: opened.path.clone(),
-            };
-            match UringDevice::new(opened, opts.queue_depth) {
-                Ok(dev) => Ok(Arc::new(dev)),
-                Err(err) => {
-                    if !WARNED_NO_URING.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            "io_uring is unavailable ({err}); data I/O uses the slower pread/pwrite fallback"
-                        );
-                    }
-                    Ok(Arc::new(FileDevice::new(fallback)))
-                }
+        DeviceBackend::Auto => open_auto(opened, &WARNED_NO_URING, |f| {
+            UringDevice::new(f, opts.queue_depth)
+        }),
+    }
+}
+
+/// The `Auto` choice: io_uring through `start_uring`, else the `pread`/`pwrite`
+/// fallback, with one warning per `warned` flag (one per process in production).
+fn open_auto(
+    opened: OpenedFile,
+    warned: &AtomicBool,
+    start_uring: impl FnOnce(OpenedFile) -> DeviceResult<UringDevice>,
+) -> DeviceResult<Arc<dyn BlockDevice>> {
+    let file = opened
+        .file
+        .try_clone()
+        .map_err(|source| DeviceError::Open {
+            path: opened.path.clone(),
+            source,
+        })?;
+    let fallback = OpenedFile {
+        file,
+        size: opened.size,
+        direct: opened.direct,
+        path: opened.path.clone(),
+    };
+    match start_uring(opened) {
+        Ok(dev) => Ok(Arc::new(dev)),
+        Err(err) => {
+            if !warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "io_uring is unavailable ({err}); data I/O uses the slower pread/pwrite fallback"
+                );
             }
+            Ok(Arc::new(FileDevice::new(fallback)))
         }
     }
 }
@@ -209,4 +227,56 @@ fn block_device_size(file: &File) -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::Mutex;
+
+    use tracing::Level;
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    /// Counts WARN events.
+    struct CountWarnings(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> Layer<S> for CountWarnings {
+        fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+            if *event.metadata().level() == Level::WARN {
+                let mut text = String::new();
+                event.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
+                    text.push_str(&format!("{}={v:?} ", f.name()));
+                });
+                if let Ok(mut w) = self.0.lock() {
+                    w.push(text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn auto_falls_back_to_pread_when_uring_fails_and_warns_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dev");
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(CountWarnings(warnings.clone()));
+        let warned = AtomicBool::new(false);
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..2 {
+                let opened = OpenedFile::open(&path, Some(1 << 20)).expect("open");
+                let dev = open_auto(opened, &warned, |f| {
+                    Err(DeviceError::UringMissingOpcodes {
+                        path: f.path,
+                        missing: vec!["IORING_OP_READ"],
+                    })
+                })
+                .expect("fallback opens");
+                assert_eq!(dev.backend(), DeviceBackend::File);
+            }
+        });
+        let warnings = warnings.lock().expect("lock");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("IORING_OP_READ"), "{warnings:?}");
+    }
 }

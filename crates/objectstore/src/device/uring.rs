@@ -13,6 +13,12 @@
 //! lets a new request wake it, so a new request never waits behind a slow one. Short
 //! transfers are resubmitted for the remainder. Dropping the device closes the channel;
 //! the thread finishes what is in flight and exits.
+//!
+//! Before starting, [`UringDevice::new`] asks the kernel (`IORING_REGISTER_PROBE`)
+//! whether it supports every opcode the thread submits ([`OPCODES`]); a kernel that
+//! can create a ring but lacks one of them (older than 5.6, or restricted) is refused
+//! with [`DeviceError::UringMissingOpcodes`], so `open_device` falls back to
+//! `pread`/`pwrite` instead of failing on the first I/O.
 
 use std::fs::File;
 use std::io;
@@ -22,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::thread::JoinHandle;
 
 use futures::future::BoxFuture;
-use io_uring::{IoUring, opcode, squeue, types};
+use io_uring::{IoUring, Probe, opcode, squeue, types};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AlignedBuf, BlockDevice, DeviceBackend, DeviceError, DeviceResult, OpenedFile};
@@ -33,6 +39,53 @@ const MAX_IO: usize = 8 << 20;
 const WAKE_TOKEN: u64 = u64::MAX;
 
 type BufReply = oneshot::Sender<DeviceResult<AlignedBuf>>;
+
+/// The io_uring opcodes the ring thread submits, with their kernel names.
+pub const OPCODES: [(u8, &str); 3] = [
+    (opcode::Read::CODE, "IORING_OP_READ"),
+    (opcode::Write::CODE, "IORING_OP_WRITE"),
+    (opcode::Fsync::CODE, "IORING_OP_FSYNC"),
+];
+
+/// The names of the [`OPCODES`] that `supported` says are missing.
+pub(crate) fn missing_opcodes(supported: impl Fn(u8) -> bool) -> Vec<&'static str> {
+    OPCODES
+        .iter()
+        .filter(|(code, _)| !supported(*code))
+        .map(|&(_, name)| name)
+        .collect()
+}
+
+/// Asks the kernel, through `ring`, whether it supports every opcode the backend uses.
+fn probe_ring(ring: &IoUring, path: &std::path::Path) -> DeviceResult<()> {
+    let mut probe = Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|source| DeviceError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let missing = missing_opcodes(|code| probe.is_supported(code));
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DeviceError::UringMissingOpcodes {
+            path: path.to_path_buf(),
+            missing,
+        })
+    }
+}
+
+/// Whether this process can use the io_uring backend: creates a small ring and probes
+/// it for the [`OPCODES`]. What `open_device` with [`DeviceBackend::Auto`] decides by.
+pub fn uring_support() -> DeviceResult<()> {
+    let path = std::path::Path::new("io_uring");
+    let ring = IoUring::new(4).map_err(|source| DeviceError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    probe_ring(&ring, path)
+}
 
 enum Request {
     Read {
@@ -90,7 +143,9 @@ pub struct UringDevice {
 }
 
 impl UringDevice {
-    /// Starts the ring thread for an opened device. Fails when io_uring is unavailable.
+    /// Starts the ring thread for an opened device. Fails when io_uring is unavailable:
+    /// no ring can be created (old kernel, seccomp, `io_uring_disabled`), or the kernel
+    /// lacks one of the [`OPCODES`].
     pub fn new(opened: OpenedFile, queue_depth: u32) -> DeviceResult<UringDevice> {
         let path = opened.path.clone();
         let open_err = |source: io::Error| DeviceError::Open {
@@ -99,6 +154,7 @@ impl UringDevice {
         };
         let depth = queue_depth.clamp(4, 1024);
         let ring = IoUring::new(depth.next_power_of_two()).map_err(open_err)?;
+        probe_ring(&ring, &path)?;
         ring.submitter()
             .register_files(&[opened.file.as_raw_fd()])
             .map_err(open_err)?;
@@ -515,5 +571,20 @@ impl Drop for RingThread {
             self.reap();
         }
         let _ = &self.file;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_opcodes_are_named() {
+        assert!(missing_opcodes(|_| true).is_empty());
+        assert_eq!(
+            missing_opcodes(|code| code != opcode::Fsync::CODE),
+            vec!["IORING_OP_FSYNC"]
+        );
+        assert_eq!(missing_opcodes(|_| false).len(), OPCODES.len());
     }
 }

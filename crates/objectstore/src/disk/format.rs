@@ -254,6 +254,13 @@ impl DiskStore {
             Ok((Arc::new(db), loaded))
         })
         .await?;
+        let replayed = commit::replay_deferred(&dev, &db).await?;
+        if replayed > 0 {
+            tracing::info!(
+                device = %device.display(),
+                "wrote {replayed} deferred writes again after an unclean stop"
+            );
+        }
         let data_end = sb.device_size - sb.device_size % BLOCK_SIZE as u64;
         let alloc = freelist::build_allocator(sb.data_start, data_end, loaded.regions);
         let (committed, _) = watch::channel(0u64);

@@ -5,8 +5,9 @@
 //! - no device block is referenced by two extents;
 //! - every referenced block is marked used in the freelist bitmap, and every block the
 //!   bitmap marks used is referenced (no leaks);
-//! - the in-memory allocator's free space is disjoint from used space, and free + used
-//!   (+ space parked for active readers) adds up to the data area;
+//! - the in-memory allocator's free space is disjoint from the bitmap's used space, no
+//!   block of the data area is in neither (lost space), and free + used (+ space parked
+//!   for active readers) adds up to the data area;
 //! - deep: every block of every object matches its crc32c (one issue per object).
 
 use std::collections::BTreeMap;
@@ -45,16 +46,19 @@ pub enum FsckIssue {
         /// Length.
         len: u64,
     },
-    /// Two extents share device blocks.
+    /// Two extents (of two objects, or twice of one) share device blocks.
     ExtentReferencedTwice {
-        /// First owner.
+        /// Owner of the extent that starts first.
         object: String,
-        /// Second owner.
+        /// Owner of the extent starting inside it (may be `object` itself).
         other: String,
         /// First shared device byte.
         offset: u64,
+        /// Shared bytes.
+        len: u64,
     },
-    /// A referenced extent is marked free in the bitmap.
+    /// A referenced extent is marked free in the bitmap (so the allocator, which is
+    /// built from the bitmap at open, would hand it out again).
     UsedButMarkedFree {
         /// Owner.
         object: String,
@@ -63,21 +67,31 @@ pub enum FsckIssue {
         /// Length.
         len: u64,
     },
-    /// Space marked used that no object references.
+    /// Space marked used in the bitmap that no object references.
     Leaked {
         /// Device offset.
         offset: u64,
         /// Length.
         len: u64,
     },
-    /// The allocator would hand out space that is in use.
+    /// The in-memory allocator holds as free space that the bitmap marks used: it
+    /// would hand out blocks that are in use.
     FreeSpaceOverlapsUsed {
         /// Device offset.
         offset: u64,
         /// Length.
         len: u64,
     },
-    /// Free plus used space does not add up to the data area.
+    /// Space of the data area that is neither free in the allocator, nor marked used
+    /// in the bitmap, nor waiting for readers: lost until the next open.
+    Unaccounted {
+        /// Device offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Free plus used plus parked space does not add up to the data area, beyond what
+    /// the located issues above explain.
     SpaceDoesNotAddUp {
         /// Free bytes (allocator).
         free: u64,
@@ -204,16 +218,17 @@ impl DiskStore {
             }
         }
         refs.sort();
-        for w in refs.windows(2) {
-            let ((a, ai), (b, bi)) = (w[0], w[1]);
-            if a.end() > b.offset {
-                report.issues.push(FsckIssue::ExtentReferencedTwice {
-                    object: scan.objects[ai].0.clone(),
-                    other: scan.objects[bi].0.clone(),
-                    offset: b.offset,
-                });
-            }
-        }
+        let name_of = |i: usize| scan.objects[i].0.clone();
+        report
+            .issues
+            .extend(double_references(&refs).map(|(a, b, offset, len)| {
+                FsckIssue::ExtentReferencedTwice {
+                    object: name_of(a),
+                    other: name_of(b),
+                    offset,
+                    len,
+                }
+            }));
         let used_bit = |block: u64| {
             let region = block / freelist::REGION_BLOCKS;
             scan.regions
@@ -223,14 +238,15 @@ impl DiskStore {
         for (e, i) in &refs {
             if (e.offset / B..e.end() / B).any(|blk| !used_bit(blk)) {
                 report.issues.push(FsckIssue::UsedButMarkedFree {
-                    object: scan.objects[*i].0.clone(),
+                    object: name_of(*i),
                     offset: e.offset,
                     len: e.len,
                 });
             }
         }
-        // Leaks: blocks marked used that no extent covers.
-        let mut used_bytes = 0u64;
+        // Leaks: blocks marked used that no extent covers. Also collects the used
+        // blocks as runs, for the comparison with the allocator below.
+        let mut used_runs: Vec<Extent> = Vec::new();
         let mut leak: Option<(u64, u64)> = None;
         let mut ri = 0usize;
         let push_leak = |leak: &mut Option<(u64, u64)>, issues: &mut Vec<FsckIssue>| {
@@ -247,8 +263,14 @@ impl DiskStore {
                     continue;
                 }
                 let block = region * freelist::REGION_BLOCKS + bit;
-                used_bytes += B;
                 let off = block * B;
+                match used_runs.last_mut() {
+                    Some(run) if run.end() == off => run.len += B,
+                    _ => used_runs.push(Extent {
+                        offset: off,
+                        len: B,
+                    }),
+                }
                 while ri < refs.len() && refs[ri].0.end() <= off {
                     ri += 1;
                 }
@@ -272,24 +294,44 @@ impl DiskStore {
         {
             let sh = core.shared.lock();
             report.free_bytes = sh.alloc.free_bytes();
-            for f in sh.alloc.free_extents() {
-                let i = refs.partition_point(|(e, _)| e.end() <= f.offset);
-                if let Some((e, _)) = refs.get(i)
-                    && e.offset < f.end()
-                {
-                    report.issues.push(FsckIssue::FreeSpaceOverlapsUsed {
-                        offset: e.offset.max(f.offset),
-                        len: e.end().min(f.end()) - e.offset.max(f.offset),
-                    });
-                }
+            let free: Vec<Extent> = sh.alloc.free_extents().collect();
+            let mut parked: Vec<Extent> = sh.gate.parked_extents().collect();
+            parked.sort();
+            let parked_bytes = sh.gate.parked_bytes();
+            drop(sh);
+            let used_in_area: u64 = used_runs
+                .iter()
+                .filter_map(|r| clip(*r, start, end))
+                .map(|r| r.len)
+                .sum();
+            let mut overlap = 0u64;
+            let mut unaccounted = 0u64;
+            for (kind, e) in space_anomalies(start, end, &free, &used_runs, &parked) {
+                report.issues.push(match kind {
+                    Anomaly::FreeAndUsed => {
+                        overlap += e.len;
+                        FsckIssue::FreeSpaceOverlapsUsed {
+                            offset: e.offset,
+                            len: e.len,
+                        }
+                    }
+                    Anomaly::Unaccounted => {
+                        unaccounted += e.len;
+                        FsckIssue::Unaccounted {
+                            offset: e.offset,
+                            len: e.len,
+                        }
+                    }
+                });
             }
-            let parked = sh.gate.parked_bytes();
+            // What the located checks above did not explain (e.g. an extent both free
+            // and parked): the totals must still add up.
             let total = end - start;
-            if report.free_bytes + used_bytes + parked != total {
+            if report.free_bytes + used_in_area + parked_bytes + unaccounted != total + overlap {
                 report.issues.push(FsckIssue::SpaceDoesNotAddUp {
                     free: report.free_bytes,
-                    used: used_bytes,
-                    parked,
+                    used: used_in_area,
+                    parked: parked_bytes,
                     total,
                 });
             }
@@ -326,7 +368,7 @@ impl DiskStore {
                 };
                 let first = (done / B) as usize;
                 for (i, block) in buf.as_slice().chunks(BLOCK_SIZE).enumerate() {
-                    if crc32c::crc32c(block) != e.crcs[first + i] {
+                    if e.crcs.get(first + i) != Some(&crc32c::crc32c(block)) {
                         return Some(FsckIssue::Checksum {
                             object: name.to_string(),
                             offset: e.logical + done + i as u64 * B,
@@ -338,4 +380,93 @@ impl DiskStore {
         }
         None
     }
+}
+
+/// The part of `e` inside `[start, end)`, if any.
+fn clip(e: Extent, start: u64, end: u64) -> Option<Extent> {
+    let s = e.offset.max(start);
+    let t = e.end().min(end);
+    (s < t).then_some(Extent {
+        offset: s,
+        len: t - s,
+    })
+}
+
+/// Device ranges referenced by two extents, from extents sorted by offset: each
+/// extent that starts inside an earlier one (the one reaching furthest) yields
+/// (earlier owner, its owner, first shared byte, shared length).
+fn double_references(
+    refs: &[(Extent, usize)],
+) -> impl Iterator<Item = (usize, usize, u64, u64)> + '_ {
+    let mut reach: Option<(u64, usize)> = None;
+    refs.iter().filter_map(move |&(e, owner)| {
+        let found = reach
+            .filter(|&(reach_end, _)| reach_end > e.offset)
+            .map(|(reach_end, first)| (first, owner, e.offset, reach_end.min(e.end()) - e.offset));
+        if reach.is_none_or(|(reach_end, _)| e.end() > reach_end) {
+            reach = Some((e.end(), owner));
+        }
+        found
+    })
+}
+
+/// A located space-accounting problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anomaly {
+    /// The allocator holds as free space the bitmap marks used.
+    FreeAndUsed,
+    /// Neither free, nor marked used, nor parked for readers.
+    Unaccounted,
+}
+
+/// Whether the sorted (by offset) extents cover byte `at`, advancing `cursor`, which
+/// must only see non-decreasing `at`.
+fn covers(list: &[Extent], cursor: &mut usize, at: u64) -> bool {
+    while *cursor < list.len() && list[*cursor].end() <= at {
+        *cursor += 1;
+    }
+    *cursor < list.len() && list[*cursor].offset <= at
+}
+
+/// Sweeps the data area `[start, end)` and returns, coalesced, the ranges the
+/// allocator's free space shares with the bitmap's used runs, and the ranges that are
+/// in none of free, used and parked. Each list must be sorted by offset.
+fn space_anomalies(
+    start: u64,
+    end: u64,
+    free: &[Extent],
+    used: &[Extent],
+    parked: &[Extent],
+) -> Vec<(Anomaly, Extent)> {
+    let mut points: Vec<u64> = vec![start, end];
+    for e in free.iter().chain(used).chain(parked) {
+        points.extend([e.offset, e.end()]);
+    }
+    points.retain(|&p| (start..=end).contains(&p));
+    points.sort_unstable();
+    points.dedup();
+    let (mut fc, mut uc, mut pc) = (0usize, 0usize, 0usize);
+    let mut out: Vec<(Anomaly, Extent)> = Vec::new();
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let is_free = covers(free, &mut fc, a);
+        let is_used = covers(used, &mut uc, a);
+        let is_parked = covers(parked, &mut pc, a);
+        let kind = match (is_free, is_used, is_parked) {
+            (true, true, _) => Anomaly::FreeAndUsed,
+            (false, false, false) => Anomaly::Unaccounted,
+            _ => continue,
+        };
+        match out.last_mut() {
+            Some((k, e)) if *k == kind && e.end() == a => e.len += b - a,
+            _ => out.push((
+                kind,
+                Extent {
+                    offset: a,
+                    len: b - a,
+                },
+            )),
+        }
+    }
+    out
 }

@@ -8,6 +8,9 @@
 //! M <u64 BE nid> <key>               -> omap value of object `nid`
 //! B <u64 BE region>                  -> freelist bitmap region (see freelist.rs)
 //! K <u8 len(ns)> <ns> <key>          -> store-wide key/value space
+//! D <u64 BE seq> <u64 BE offset>     -> deferred write: a copy of data written at
+//!                                       `offset` by transaction `seq`, not yet
+//!                                       flushed on the device (see commit.rs)
 //! ```
 //!
 //! Objects of a collection are contiguous and sorted by name bytes, omap entries of an
@@ -21,6 +24,7 @@ const COLL: u8 = b'C';
 const ONODE: u8 = b'O';
 const OMAP: u8 = b'M';
 const KV: u8 = b'K';
+const DEFERRED: u8 = b'D';
 
 /// Longest key/value namespace name.
 pub const MAX_NS_LEN: usize = 64;
@@ -102,6 +106,27 @@ pub fn kv_key(ns: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The key of a deferred write's record.
+pub fn deferred_key(seq: u64, offset: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(DEFERRED);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(&offset.to_be_bytes());
+    k
+}
+
+/// Prefix of every deferred record, and the key just past them.
+pub fn deferred_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![DEFERRED], vec![DEFERRED + 1])
+}
+
+/// The device offset of a deferred record's key.
+pub fn parse_deferred_key(k: &[u8]) -> Option<u64> {
+    let rest = k.strip_prefix(&[DEFERRED])?;
+    let offset: [u8; 8] = rest.get(8..16)?.try_into().ok()?;
+    (rest.len() == 16).then(|| u64::from_be_bytes(offset))
+}
+
 /// A printable rendering of a key for error messages.
 pub fn printable(k: &[u8]) -> String {
     k.iter()
@@ -128,5 +153,19 @@ mod tests {
         assert!(k.starts_with(&onode_prefix(&c)));
         let c2 = CollectionId::new("1.a_s01").expect("valid");
         assert!(!onode_key(&c2, "x").starts_with(&onode_prefix(&c)));
+    }
+
+    #[test]
+    fn deferred_keys_round_trip_and_sort_by_sequence() {
+        let k = deferred_key(7, 1 << 40);
+        assert_eq!(parse_deferred_key(&k), Some(1 << 40));
+        assert!(deferred_key(7, 9) < deferred_key(8, 0));
+        let (lo, hi) = deferred_range();
+        assert!(k.as_slice() > lo.as_slice() && k.as_slice() < hi.as_slice());
+        assert_eq!(parse_deferred_key(&k[..16]), None);
+        assert_eq!(
+            parse_deferred_key(&onode_key(&CollectionId::new("c").expect("valid"), "x")),
+            None
+        );
     }
 }

@@ -25,12 +25,14 @@
 //! # Modules
 //! `keys` (key layout), `cache` (onode cache), `gate` (safe reuse of freed space),
 //! `prepare` (transaction → plan), `commit` (group commit), `read` (read paths),
-//! `format` (mkfs/open), `fsck` (consistency checks).
+//! `format` (mkfs/open), `fsck` (consistency checks; `fsck_tests` plants corruption).
 
 mod cache;
 mod commit;
 mod format;
 mod fsck;
+#[cfg(test)]
+mod fsck_tests;
 mod gate;
 mod keys;
 mod prepare;
@@ -73,7 +75,9 @@ pub struct StoreConfig {
     pub db_cache_bytes: usize,
     /// Bytes of one RocksDB memtable (two at most are kept).
     pub db_write_buffer_bytes: usize,
-    /// I/O backend for the data device.
+    /// I/O backend for the data device: `Auto` (io_uring when the kernel's probe
+    /// passes, else pread/pwrite, logged once), `Uring` (refuse to open without it) or
+    /// `File` (force pread/pwrite).
     pub backend: DeviceBackend,
     /// Maximum data-device requests in flight.
     pub queue_depth: u32,
@@ -127,23 +131,39 @@ struct Shared {
 /// Counters of the commit pipeline (for metrics and benchmarks).
 #[derive(Debug, Default)]
 pub struct CommitStats {
-    /// Groups committed.
+    /// Groups committed: each is one synced RocksDB write batch.
     pub groups: AtomicU64,
     /// Transactions committed.
     pub transactions: AtomicU64,
+    /// Transactions prepared and handed to the committer.
+    pub queued: AtomicU64,
+    /// Transactions with data whose data writes have finished.
+    pub data_written: AtomicU64,
+    /// Transactions committed as deferred writes (no device flush before the ack).
+    pub deferred: AtomicU64,
     /// Microseconds spent in device flushes.
     pub flush_us: AtomicU64,
     /// Microseconds spent in synced RocksDB writes.
     pub db_us: AtomicU64,
 }
 
-/// A snapshot of [`CommitStats`].
+/// A snapshot of the commit pipeline's counters. `transactions / groups` is the mean
+/// group size: how many transactions shared one synced RocksDB batch (and at most one
+/// device flush).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CommitCounters {
-    /// Groups committed.
+    /// Groups committed: each is one synced RocksDB write batch.
     pub groups: u64,
     /// Transactions committed.
     pub transactions: u64,
+    /// Transactions prepared and handed to the committer (committed, failed or still
+    /// in the pipeline).
+    pub queued: u64,
+    /// Transactions with data whose data writes have finished (before their flush).
+    pub data_written: u64,
+    /// Transactions committed as deferred writes: small data made durable through the
+    /// RocksDB WAL, the device flushed later for many at once.
+    pub deferred: u64,
     /// Microseconds spent in device flushes.
     pub flush_us: u64,
     /// Microseconds spent in synced RocksDB writes.
@@ -153,7 +173,7 @@ pub struct CommitCounters {
 /// What preparers, readers and the committer share.
 #[derive(Debug)]
 struct Core {
-    stats: CommitStats,
+    stats: Arc<CommitStats>,
     dev: Arc<dyn BlockDevice>,
     db: Arc<DB>,
     sb: Superblock,
@@ -207,9 +227,14 @@ impl DiskStore {
         &self.core.sb
     }
 
-    /// Which I/O backend the data device uses.
+    /// Which I/O backend the data device uses (never `Auto`: what `Auto` chose).
     pub fn backend(&self) -> DeviceBackend {
         self.core.dev.backend()
+    }
+
+    /// The backend's name, for logs and status: `io_uring` or `pread/pwrite`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend().name()
     }
 
     /// Waits until every transaction queued so far has committed (or failed).
@@ -257,6 +282,9 @@ impl DiskStore {
         CommitCounters {
             groups: s.groups.load(Ordering::Relaxed),
             transactions: s.transactions.load(Ordering::Relaxed),
+            queued: s.queued.load(Ordering::SeqCst),
+            data_written: s.data_written.load(Ordering::SeqCst),
+            deferred: s.deferred.load(Ordering::Relaxed),
             flush_us: s.flush_us.load(Ordering::Relaxed),
             db_us: s.db_us.load(Ordering::Relaxed),
         }
@@ -468,6 +496,7 @@ impl DiskStore {
         self.commit_tx
             .send(prepared)
             .map_err(|_| StoreError::Closed)?;
+        self.core.stats.queued.fetch_add(1, Ordering::SeqCst);
         Ok(reply_rx)
     }
 }

@@ -22,20 +22,35 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(|_| StoreError::Closed)?
 }
 
-/// Loads and decodes an onode from RocksDB.
+fn decode_onode(key: &[u8], raw: &[u8]) -> StoreResult<Option<Arc<Onode>>> {
+    Onode::decode(raw)
+        .map(|o| Some(Arc::new(o)))
+        .map_err(|e| StoreError::CorruptRecord {
+            key: keys::printable(key),
+            reason: e.0,
+        })
+}
+
+/// Loads and decodes an onode from RocksDB. Answered in place when RocksDB can answer
+/// from memory (memtable, block cache, bloom filters: the usual case, and always for a
+/// new object's "not there"); only a lookup that needs disk I/O goes to a blocking
+/// thread. Preparation is serial, so the thread hop saved here is throughput.
 pub(super) async fn db_onode(core: &Core, key: Vec<u8>) -> StoreResult<Option<Arc<Onode>>> {
+    let mut memory_only = rocksdb::ReadOptions::default();
+    memory_only.set_read_tier(rocksdb::ReadTier::BlockCache);
+    match core.db.get_pinned_opt(&key, &memory_only) {
+        Ok(Some(raw)) => return decode_onode(&key, &raw),
+        Ok(None) => return Ok(None),
+        Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => {}
+        Err(e) => return Err(StoreError::db("onode get")(e)),
+    }
     let db = core.db.clone();
-    blocking(move || {
-        let Some(raw) = db.get_pinned(&key).map_err(StoreError::db("onode get"))? else {
-            return Ok(None);
-        };
-        Onode::decode(&raw)
-            .map(|o| Some(Arc::new(o)))
-            .map_err(|e| StoreError::CorruptRecord {
-                key: keys::printable(&key),
-                reason: e.0,
-            })
-    })
+    blocking(
+        move || match db.get_pinned(&key).map_err(StoreError::db("onode get"))? {
+            Some(raw) => decode_onode(&key, &raw),
+            None => Ok(None),
+        },
+    )
     .await
 }
 

@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use cuttle_objectstore::device::DeviceBackend;
+use cuttle_objectstore::device::faulty::{Faults, FaultyDevice};
+use cuttle_objectstore::device::{DeviceBackend, DeviceOptions, open_device};
 use cuttle_objectstore::{DiskStore, MkfsOptions, OpenOptions, StoreConfig};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -65,6 +67,25 @@ impl TestDisk {
         )
         .await
         .expect("open")
+    }
+}
+
+impl TestDisk {
+    /// Reopens the formatted store on a fault-injecting wrapper of its device; the
+    /// switches come back with it.
+    pub async fn open_faulty(&self) -> (DiskStore, Arc<Faults>) {
+        let dev = open_device(&self.device, &DeviceOptions::default()).expect("device");
+        let (faulty, faults) = FaultyDevice::new(dev);
+        let store = DiskStore::open_with(
+            Arc::new(faulty),
+            &self.device,
+            &self.meta,
+            &OpenOptions::default(),
+            &self.config,
+        )
+        .await
+        .expect("open on a faulty device");
+        (store, faults)
     }
 }
 

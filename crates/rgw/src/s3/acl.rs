@@ -249,10 +249,7 @@ impl Gateway {
         let applied = self.buckets.set_acl(&b, acl).await.map_err(internal)?;
         self.forget_bucket(&b.name);
         if !applied {
-            return Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            ));
+            return Err(super::errors::no_such_bucket(&b.name));
         }
         Ok(S3Response::new(PutBucketAclOutput {}))
     }
@@ -292,7 +289,13 @@ impl Gateway {
                 .get_versioned(&b, &i.key)
                 .await
                 .map_err(internal)?;
-            check_object(&b, got.as_ref().map(|(e, _)| e), &who, Permission::WriteAcp)?;
+            check_object(
+                &b,
+                &i.key,
+                got.as_ref().map(|(e, _)| e),
+                &who,
+                Permission::WriteAcp,
+            )?;
             let Some((mut e, raw)) = got else {
                 return Err(denied());
             };

@@ -7,6 +7,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::acl::acl_input;
 use super::{Gateway, internal, owner, ts};
 use crate::acl::Permission;
+use crate::error_body::about_bucket;
 use crate::meta::CreateBucketOutcome;
 
 /// Largest ListBuckets page (`max-buckets`).
@@ -22,6 +23,36 @@ const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", 
 fn is_reserved_name(name: &str) -> bool {
     RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
         || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// The location recorded for a new bucket of a gateway in `region`, from the request's
+/// `LocationConstraint`: S3's answers for a region-specific endpoint. The region's own
+/// name is the one constraint accepted, except in `us-east-1`, where it is implied and
+/// an explicit one is `InvalidLocationConstraint`; another region's is
+/// `IllegalLocationConstraintException`. No constraint means the gateway's region
+/// (S3 refuses that outside us-east-1; clients rarely send one, so it is accepted),
+/// recorded as S3 reports it: empty for `us-east-1`.
+fn bucket_location(constraint: Option<&str>, region: &str) -> S3Result<String> {
+    const US_EAST_1: &str = "us-east-1";
+    match constraint {
+        None if region == US_EAST_1 => Ok(String::new()),
+        None => Ok(region.to_string()),
+        Some(c) if c == US_EAST_1 && region == US_EAST_1 => Err(s3_error!(
+            InvalidLocationConstraint,
+            "The specified location-constraint is not valid"
+        )),
+        Some(c) if c == region => Ok(c.to_string()),
+        Some(c) => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("IllegalLocationConstraintException".into()),
+                format!(
+                    "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ),
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            Err(e)
+        }
+    }
 }
 
 impl Gateway {
@@ -98,27 +129,7 @@ impl Gateway {
             .and_then(|c| c.location_constraint.as_ref())
             .map(|c| c.as_str().to_string())
             .filter(|c| !c.is_empty());
-        let location = match constraint {
-            None => String::new(),
-            // As S3 answers for its us-east-1 endpoint: that region is implied.
-            Some(c) if c == "us-east-1" && self.region == "us-east-1" => {
-                return Err(s3_error!(
-                    InvalidLocationConstraint,
-                    "The specified location-constraint is not valid"
-                ));
-            }
-            Some(c) if c == self.region => c,
-            Some(c) => {
-                let mut e = S3Error::with_message(
-                    S3ErrorCode::Custom("IllegalLocationConstraintException".into()),
-                    format!(
-                        "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
-                    ),
-                );
-                e.set_status_code(http::StatusCode::BAD_REQUEST);
-                return Err(e);
-            }
-        };
+        let location = bucket_location(constraint.as_deref(), &self.region)?;
         let acl = {
             let i = &req.input;
             self.requested_acl(acl_input!(bucket: i), &caller.uid, None)
@@ -134,13 +145,19 @@ impl Gateway {
             CreateBucketOutcome::Created(_) => Ok(S3Response::new(CreateBucketOutput {
                 location: Some(format!("/{name}")),
             })),
-            CreateBucketOutcome::AlreadyOwned(_) => Err(s3_error!(
-                BucketAlreadyOwnedByYou,
-                "Your previous request to create the named bucket succeeded and you already own it."
+            CreateBucketOutcome::AlreadyOwned(_) => Err(about_bucket(
+                s3_error!(
+                    BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it."
+                ),
+                &name,
             )),
-            CreateBucketOutcome::Exists(_) => Err(s3_error!(
-                BucketAlreadyExists,
-                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+            CreateBucketOutcome::Exists(_) => Err(about_bucket(
+                s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+                ),
+                &name,
             )),
         }
     }
@@ -185,9 +202,12 @@ impl Gateway {
         let name = req.input.bucket.clone();
         let (_, b) = self.owned_bucket(&req, &name).await?;
         if !self.index.is_empty(&b).await.map_err(internal)? {
-            return Err(s3_error!(
-                BucketNotEmpty,
-                "The bucket you tried to delete is not empty"
+            return Err(about_bucket(
+                s3_error!(
+                    BucketNotEmpty,
+                    "The bucket you tried to delete is not empty"
+                ),
+                &name,
             ));
         }
         self.abort_all_uploads(&b).await?;
@@ -203,6 +223,37 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn location_constraints_are_those_of_the_gateways_region() {
+        let code = |r: S3Result<String>| r.err().map(|e| e.code().as_str().to_string());
+        assert_eq!(bucket_location(None, "us-east-1").ok(), Some(String::new()));
+        assert_eq!(
+            code(bucket_location(Some("us-east-1"), "us-east-1")).as_deref(),
+            Some("InvalidLocationConstraint")
+        );
+        assert_eq!(
+            code(bucket_location(Some("eu-west-1"), "us-east-1")).as_deref(),
+            Some("IllegalLocationConstraintException")
+        );
+        assert_eq!(
+            bucket_location(None, "eu-central-2").ok().as_deref(),
+            Some("eu-central-2")
+        );
+        assert_eq!(
+            bucket_location(Some("eu-central-2"), "eu-central-2")
+                .ok()
+                .as_deref(),
+            Some("eu-central-2")
+        );
+        for other in ["us-east-1", "eu-west-1"] {
+            assert_eq!(
+                code(bucket_location(Some(other), "eu-central-2")).as_deref(),
+                Some("IllegalLocationConstraintException"),
+                "{other}"
+            );
+        }
+    }
 
     #[test]
     fn reserved_names() {

@@ -1,7 +1,8 @@
 //! CopyObject (same or another bucket, `x-amz-metadata-directive`, copy-source
 //! conditions) and UploadPartCopy (with `x-amz-copy-source-range`). Data is streamed
-//! from the source's stripes into a new instance (re-hashed for the new ETag), so the
-//! copy is independent of the source's later deletion.
+//! from the source's stripes into a new instance (re-hashed for the new ETag and its
+//! checksum: the one asked for, else the source's algorithm, else S3's default
+//! CRC64NVME), so the copy is independent of the source's later deletion.
 
 use futures::StreamExt;
 use s3s::dto::*;
@@ -130,7 +131,13 @@ impl Gateway {
                 Some(a) => Some(Alg::parse(a.as_str()).ok_or_else(|| {
                     s3_error!(InvalidRequest, "Checksum algorithm is not supported")
                 })?),
-                None => src.checksum.as_ref().and_then(|c| Alg::parse(&c.alg)),
+                // The source's algorithm, else S3's default.
+                None => Some(
+                    src.checksum
+                        .as_ref()
+                        .and_then(|c| Alg::parse(&c.alg))
+                        .unwrap_or(Alg::Crc64Nvme),
+                ),
             };
         let w = self.copy_data(&b, &src, 0, src.size, alg).await?;
         let checksum = w.digests.flex_b64().map(|(a, v)| StoredChecksum {
@@ -187,7 +194,11 @@ impl Gateway {
                 "Your proposed upload exceeds the maximum allowed size"
             ));
         }
-        let alg = u.checksum_alg.as_deref().and_then(Alg::parse);
+        let alg = u
+            .checksum_alg
+            .as_deref()
+            .and_then(Alg::parse)
+            .or_else(|| super::multipart::default_part_alg(&u));
         let w = self.copy_data(&b, &src, start, end, alg).await?;
         let etag = w.digests.etag();
         let checksum = w.digests.flex_b64().map(|(a, v)| StoredChecksum {

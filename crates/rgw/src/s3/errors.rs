@@ -4,6 +4,7 @@ use s3s::{S3Error, s3_error};
 
 use crate::data::WriteError;
 use crate::error::RgwError;
+use crate::error_body::{about_bucket, about_key};
 
 /// An internal failure: `ServiceUnavailable` when the cluster cannot be reached or is
 /// busy (clients retry), `InternalError` otherwise. Logged with its cause.
@@ -62,6 +63,22 @@ pub fn write_failed(e: WriteError) -> S3Error {
         ),
         WriteError::Store(e) => internal(e),
     }
+}
+
+/// `NoSuchBucket` for bucket `name` (with S3's `<BucketName>`).
+pub fn no_such_bucket(name: &str) -> S3Error {
+    about_bucket(
+        s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        name,
+    )
+}
+
+/// `NoSuchKey` for `key` (with S3's `<Key>`).
+pub fn no_such_key(key: &str) -> S3Error {
+    about_key(
+        s3_error!(NoSuchKey, "The specified key does not exist."),
+        key,
+    )
 }
 
 /// An error code s3s does not know, with its status.

@@ -135,7 +135,7 @@ impl Gateway {
                 v
             }
         };
-        rec.ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+        rec.ok_or_else(|| errors::no_such_bucket(name))
     }
 
     pub(crate) fn forget_bucket(&self, name: &str) {
@@ -188,7 +188,7 @@ impl Gateway {
         need: Permission,
     ) -> S3Result<IndexEntry> {
         let e = self.index.get(b, key).await.map_err(internal)?;
-        check_object(b, e.as_ref(), who, need)?;
+        check_object(b, key, e.as_ref(), who, need)?;
         e.ok_or_else(denied)
     }
 }
@@ -198,6 +198,7 @@ impl Gateway {
 /// otherwise, so keys cannot be probed).
 pub(crate) fn check_object(
     b: &BucketRecord,
+    key: &str,
     e: Option<&IndexEntry>,
     who: &Principal,
     need: Permission,
@@ -205,9 +206,7 @@ pub(crate) fn check_object(
     match e {
         Some(e) if e.acl().allows(&e.owner, who, need) => Ok(()),
         Some(_) => Err(denied()),
-        None if b.acl().allows(&b.owner, who, Permission::Read) => {
-            Err(s3_error!(NoSuchKey, "The specified key does not exist."))
-        }
+        None if b.acl().allows(&b.owner, who, Permission::Read) => Err(errors::no_such_key(key)),
         None => Err(denied()),
     }
 }

@@ -2,7 +2,9 @@
 //! ListParts (UploadPartCopy is in `copy`). Parts are stored as they arrive, each as
 //! its own instance of stripes; Complete checks the part list and writes one index
 //! entry whose manifest lists the parts' segments in order, so no data moves.
-//! Until then an upload is invisible to object listings and reads.
+//! Until then an upload is invisible to object listings and reads. An upload created
+//! without a checksum algorithm gets S3's default: every part without a checksum gets
+//! a CRC64NVME, and the object their combination, a full-object CRC64NVME.
 
 use bytes::Bytes;
 use s3s::dto::*;
@@ -43,10 +45,14 @@ fn part_key(n: u32) -> Bytes {
     Bytes::from(format!("{n:05}"))
 }
 
-fn no_such_upload() -> s3s::S3Error {
-    s3_error!(
-        NoSuchUpload,
-        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+fn no_such_upload(upload: &str) -> s3s::S3Error {
+    crate::error_body::with_element(
+        s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        crate::error_body::Element::UploadId,
+        upload,
     )
 }
 
@@ -77,10 +83,10 @@ impl Gateway {
             .await
         {
             Ok(m) => m,
-            Err(e) if crate::error::is_not_found(&e) => return Err(no_such_upload()),
+            Err(e) if crate::error::is_not_found(&e) => return Err(no_such_upload(upload)),
             Err(e) => return Err(internal(e.into())),
         };
-        let v = got.get(&k).ok_or_else(no_such_upload)?;
+        let v = got.get(&k).ok_or_else(|| no_such_upload(upload))?;
         records::decode(upload, v).map_err(internal)
     }
 
@@ -229,10 +235,16 @@ impl Gateway {
         let (bucket, key, upload) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         let number = check_part_number(i.part_number)?;
         let (_, b) = self.bucket_with(&req, &bucket, Permission::Write).await?;
-        self.upload(&b, &key, &upload).await?;
+        let u = self.upload(&b, &key, &upload).await?;
         let body = req.input.body.take();
         let (w, ck) = self
-            .store_body(&req, &b, body, req.input.content_length)
+            .store_body(
+                &req,
+                &b,
+                body,
+                req.input.content_length,
+                default_part_alg(&u),
+            )
             .await?;
         let etag = w.digests.etag();
         self.put_part(
@@ -352,6 +364,12 @@ impl Gateway {
             let c = full_object_checksum(u.checksum_alg.as_deref(), &chosen);
             check_full_object_checksum(i, c.as_ref())?;
             c
+        } else if u.checksum_alg.is_none() {
+            // No algorithm asked for: S3's default, a full-object CRC64NVME (from the
+            // parts' CRC64NVMEs, computed for them when they came without a checksum);
+            // parts that all carry another algorithm keep their composite checksum.
+            full_object_checksum(Some(Alg::Crc64Nvme.name()), &chosen)
+                .or_else(|| composite_checksum(None, &chosen))
         } else {
             composite_checksum(u.checksum_alg.as_deref(), &chosen)
         };
@@ -581,6 +599,16 @@ impl Gateway {
             checksum_type: upload_checksum_type(&u),
             ..Default::default()
         }))
+    }
+}
+
+/// The checksum computed for a part sent without one: CRC64NVME when the upload names
+/// no algorithm (so the object gets S3's default full-object CRC64NVME), none
+/// otherwise (the client owes the upload's algorithm).
+pub(super) fn default_part_alg(u: &UploadRecord) -> Option<Alg> {
+    match u.checksum_alg {
+        None => Some(Alg::Crc64Nvme),
+        Some(_) => None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Objects: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, and the
 //! body path they share with UploadPart ([`Gateway::store_body`]): stream → stripes
 //! with MD5 and the asked-for checksum in one pass, verification of `Content-MD5`
-//! and `x-amz-checksum-*` (header or trailer), then the index entry.
+//! and `x-amz-checksum-*` (header or trailer), then the index entry. An upload that
+//! names no checksum gets a CRC64NVME one, computed in the same pass, as S3 does.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -12,7 +13,7 @@ use super::errors::write_failed;
 use super::headers::{Given, Stored, ck_fields, out};
 use super::{Gateway, internal, ts};
 use crate::acl::{Acl, Permission, Principal};
-use crate::checksum::{Digests, Wanted, WantedError};
+use crate::checksum::{Alg, Digests, Wanted, WantedError};
 use crate::chunked::Trailers;
 use crate::data::Written;
 use crate::names;
@@ -108,7 +109,7 @@ pub(super) struct WriteCondition<'a> {
 
 impl WriteCondition<'_> {
     /// Whether the write may replace `current`.
-    pub fn check(&self, current: Option<&IndexEntry>) -> S3Result<()> {
+    pub fn check(&self, key: &str, current: Option<&IndexEntry>) -> S3Result<()> {
         let failed = || {
             s3_error!(
                 PreconditionFailed,
@@ -120,7 +121,7 @@ impl WriteCondition<'_> {
         }
         if let Some(m) = self.if_match {
             let Some(cur) = current else {
-                return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+                return Err(super::errors::no_such_key(key));
             };
             if !super::conditions::etag_matches(m, &cur.etag) {
                 return Err(failed());
@@ -159,15 +160,21 @@ fn content_length(l: Option<i64>) -> Option<u64> {
 }
 
 impl Gateway {
-    /// Streams a request body into a new instance of bucket `b`, verifying it.
+    /// Streams a request body into a new instance of bucket `b`, verifying it. When the
+    /// request names no checksum algorithm, `default` is computed (and stored) instead:
+    /// S3 gives every upload without a checksum a CRC64NVME one.
     pub(super) async fn store_body<T>(
         &self,
         req: &S3Request<T>,
         b: &BucketRecord,
         body: Option<StreamingBlob>,
         len: Option<i64>,
+        default: Option<Alg>,
     ) -> S3Result<(Written, Option<StoredChecksum>)> {
-        let wanted = Wanted::from_headers(&req.headers).map_err(wanted_err)?;
+        let mut wanted = Wanted::from_headers(&req.headers).map_err(wanted_err)?;
+        if wanted.alg.is_none() {
+            wanted.alg = default;
+        }
         let len = content_length(len);
         if len.is_some_and(|l| l > MAX_PUT) {
             return Err(s3_error!(
@@ -222,7 +229,7 @@ impl Gateway {
                 // A retried call that the cluster had applied already.
                 return Ok(());
             }
-            cond.check(old.as_ref().map(|(cur, _)| cur))?;
+            cond.check(key, old.as_ref().map(|(cur, _)| cur))?;
             let (old, raw) = old.unzip();
             if self
                 .index
@@ -282,7 +289,7 @@ impl Gateway {
             return Ok(());
         }
         let current = self.index.get(b, key).await.map_err(internal)?;
-        cond.check(current.as_ref())
+        cond.check(key, current.as_ref())
     }
 
     /// Queues data that an index change just unlinked for removal after the GC delay
@@ -341,7 +348,13 @@ impl Gateway {
         self.precheck(&b, &key, cond).await?;
         let body = req.input.body.take();
         let (w, ck) = self
-            .store_body(&req, &b, body, req.input.content_length)
+            .store_body(
+                &req,
+                &b,
+                body,
+                req.input.content_length,
+                Some(Alg::Crc64Nvme),
+            )
             .await?;
         let entry = self
             .commit_written(
