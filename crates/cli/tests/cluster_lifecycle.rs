@@ -10,22 +10,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{cuttle, cuttle_in, require_mon_binary, status_with_leader};
-use cuttle_cluster::{Layout, LocalCluster};
+use common::{StopOnDrop, cuttle, cuttle_in, require_mon_binary, status_with_leader};
+use cuttle_cluster::Layout;
 use serde_json::Value;
-
-/// Stops every daemon of the cluster in `dir` when dropped.
-struct StopOnDrop(PathBuf);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if let Ok(c) = LocalCluster::open(&self.0) {
-            let _ = c.stop_all();
-        }
-    }
-}
 
 fn names(daemons: &Value) -> Vec<String> {
     daemons

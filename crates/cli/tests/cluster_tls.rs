@@ -11,22 +11,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{cuttle, require_mon_binary, status_with_leader};
-use cuttle_cluster::LocalCluster;
+use common::{StopOnDrop, cuttle, require_mon_binary, status_with_leader};
 use serde_json::Value;
-
-/// Stops every daemon of the cluster in `dir` when dropped.
-struct StopOnDrop(PathBuf);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if let Ok(c) = LocalCluster::open(&self.0) {
-            let _ = c.stop_all();
-        }
-    }
-}
 
 fn https_endpoints(v: &Value) -> bool {
     let e = v["s3_endpoints"].as_array().unwrap();

@@ -58,8 +58,7 @@ impl Dashboard {
                 return json!({ "error": format!("status unavailable: {}", e.message()) });
             }
         };
-        let map = self.node.sm.current().map.clone();
-        document(&status, &map)
+        document(&status, &self.node.sm.current().map)
     }
 }
 

@@ -77,13 +77,7 @@ async fn a_restarted_monitor_catches_up_from_its_data_dir() {
     let c = three_mons().await;
     let client = c.client().unwrap();
     let leader = client.status().await.unwrap().leader;
-    let victim = c
-        .layout()
-        .monitors
-        .keys()
-        .find(|n| **n != leader)
-        .unwrap()
-        .clone();
+    let victim = a_follower(&c, &leader);
     boot(&client, 1, "h1").await;
     c.signal(&format!("mon.{victim}"), libc::SIGKILL).unwrap();
     for n in 2..=6 {
@@ -103,6 +97,16 @@ async fn a_restarted_monitor_catches_up_from_its_data_dir() {
     })
     .await;
     assert_eq!(caught_up.osds, latest.osds);
+}
+
+/// The name of a monitor that is not `leader`.
+fn a_follower(c: &cuttle_cluster::TestCluster, leader: &str) -> String {
+    c.layout()
+        .monitors
+        .keys()
+        .find(|n| n.as_str() != leader)
+        .unwrap()
+        .clone()
 }
 
 /// Starts a daemon that was just killed: the kernel may hold its listening port for a
@@ -142,13 +146,7 @@ async fn a_monitor_restored_from_an_old_backup_or_an_empty_dir_catches_up() {
     let c = three_mons().await;
     let client = c.client().unwrap();
     let leader = client.status().await.unwrap().leader;
-    let victim = c
-        .layout()
-        .monitors
-        .keys()
-        .find(|n| **n != leader)
-        .unwrap()
-        .clone();
+    let victim = a_follower(&c, &leader);
     let name = format!("mon.{victim}");
     let data = c.dir().join(&name);
     assert!(data.is_dir(), "{}", data.display());

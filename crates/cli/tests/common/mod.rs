@@ -6,11 +6,11 @@
 //! builds it on its own).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cuttle_cluster::{LocalSpec, MonTiming, TestCluster};
+use cuttle_cluster::{LocalCluster, LocalSpec, MonTiming, TestCluster};
 use serde_json::Value;
 
 /// Fast elections; OSD timers long enough that nothing changes an OSD behind a test's
@@ -153,4 +153,16 @@ pub fn status_with_leader(conf: &str) -> Value {
         let v = cuttle(&["-c", conf, "status", "--format", "json"]).json();
         (v["leader"].as_str().is_some_and(|l| !l.is_empty())).then_some(v)
     })
+}
+
+/// Stops every daemon of the cluster in its directory when dropped (a test that runs
+/// `cuttle cluster up` itself holds one, so a failed assertion leaves nothing running).
+pub struct StopOnDrop(pub PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Ok(c) = LocalCluster::open(&self.0) {
+            let _ = c.stop_all();
+        }
+    }
 }

@@ -71,8 +71,9 @@ pub(super) struct Prepared {
     colls: Vec<(CollectionId, bool)>,
     freed: Vec<Extent>,
     data_offsets: Vec<u64>,
-    /// Deferred records (key, copy of the data) when the data is small enough.
-    deferred: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Deferred records (key, the data's blocks — shared with the device write, copied
+    /// only into the batch) when the data is small enough.
+    deferred: Vec<(Vec<u8>, Arc<AlignedBuf>)>,
     reply: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -123,7 +124,7 @@ pub(super) fn submit(core: &Core, plan: Plan, reply: oneshot::Sender<StoreResult
     let deferred = if data_bytes > 0 && data_bytes <= DEFERRED_MAX_BYTES {
         writes
             .iter()
-            .map(|(off, b)| (keys::deferred_key(seq, *off), b.as_slice().to_vec()))
+            .map(|(off, b)| (keys::deferred_key(seq, *off), b.clone()))
             .collect()
     } else {
         Vec::new()
@@ -412,7 +413,7 @@ async fn commit_metadata(
     for p in group.iter() {
         if !flushed {
             for (k, data) in &p.deferred {
-                batch.put(k, data);
+                batch.put(k, data.as_slice());
             }
         }
         for op in &p.kv {
