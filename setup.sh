@@ -100,6 +100,11 @@ case "$mode" in
         cargo fmt --all -- --check
         log "cargo clippy (all targets, warnings are errors)"
         cargo clippy --locked --workspace --all-targets -- -D warnings
+        # The cluster tests start the daemons' binaries from the target directory, and
+        # `cargo test` only builds the binaries of packages with integration tests of
+        # their own: build every one, so a kept target directory never serves stale ones.
+        log "cargo build (the daemons the cluster tests start)"
+        cargo build --locked --workspace --bins
         log "cargo test"
         cargo test --locked --workspace
         ;;

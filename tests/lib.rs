@@ -26,7 +26,7 @@ pub async fn cluster(osds: usize) -> TestCluster {
     for b in ["cuttle-mon", "cuttle-osd"] {
         assert!(
             bins.join(b).is_file(),
-            "{b} is not built in {}: run `cargo build -p cuttle-mon -p cuttle-osd` (a workspace test run does it)",
+            "{b} is not built in {}: run `cargo build --workspace --bins` (`./setup.sh test` does it)",
             bins.display()
         );
     }

@@ -445,7 +445,7 @@ mod tests {
             json,
             serde_json::json!([
                 {"id": 1, "name": "ec", "type": "erasure", "size": 3,
-                 "ec": {"k": 2, "m": 1, "stripe_unit": 4194304, "codec": "rs_vandermonde"},
+                 "ec": {"k": 2, "m": 1, "stripe_unit": 4194304, "codec": "rs_cauchy"},
                  "pg_num": 32, "failure_domain": "host", "min_size": 3},
                 {"id": 12, "name": "metadata", "type": "replicated", "size": 3, "ec": null,
                  "pg_num": 128, "failure_domain": "osd", "min_size": 2},

@@ -123,7 +123,9 @@ pub trait ErasureCode: Send + Sync + fmt::Debug {
 /// (see [`crate::check_cpu`]).
 pub fn codec_for(profile: &EcProfile) -> Result<Arc<dyn ErasureCode>, EcError> {
     match profile.codec {
-        EcCodec::ReedSolomonVandermonde => Ok(Arc::new(ReedSolomon::new(profile)?)),
+        EcCodec::ReedSolomonVandermonde | EcCodec::ReedSolomonCauchy => {
+            Ok(Arc::new(ReedSolomon::new(profile)?))
+        }
     }
 }
 
@@ -139,6 +141,13 @@ pub(crate) trait ColumnCode {
     /// The kernel computing the parity chunks from the data chunks `0..k`.
     fn encoder(&self) -> &Self::Kernel;
 
+    /// The parity shard, if any, that is the XOR of all data shards: its crcs (or any
+    /// one crc of the `k + 1` chunks it ties together) follow from the others'.
+    fn xor_parity(&self) -> Option<ShardId>;
+
+    /// A kernel with one output, the XOR of its `inputs` inputs.
+    fn xor_kernel(&self, inputs: usize) -> Self::Kernel;
+
     /// A kernel computing the `wanted` chunks from the `sources` chunks: `k` distinct
     /// shards, none of them wanted.
     fn kernel(&self, sources: &[ShardId], wanted: &[ShardId]) -> Result<Self::Kernel, EcError>;
@@ -150,4 +159,30 @@ pub(crate) trait ColumnKernel {
     /// length; `inputs` are in the order of the kernel's sources, `outputs` in the order
     /// of its wanted shards.
     fn apply(&self, inputs: &[&[u8]], outputs: &mut [&mut [u8]]);
+
+    /// Like [`apply`](Self::apply), appending each output's columns to its vector. The
+    /// default zero-fills the new bytes first; kernels that write every byte override it
+    /// to skip that pass.
+    fn append(&self, inputs: &[&[u8]], outputs: &mut [&mut Vec<u8>]) {
+        append_zero_filled(inputs, outputs, |i, o| self.apply(i, o));
+    }
+}
+
+/// Zero-fills room for the columns of `inputs` at the end of each output and lets
+/// `apply` overwrite it.
+pub(crate) fn append_zero_filled(
+    inputs: &[&[u8]],
+    outputs: &mut [&mut Vec<u8>],
+    apply: impl FnOnce(&[&[u8]], &mut [&mut [u8]]),
+) {
+    let len = inputs.first().map_or(0, |i| i.len());
+    let mut slices: Vec<&mut [u8]> = outputs
+        .iter_mut()
+        .map(|o| {
+            let start = o.len();
+            o.resize(start + len, 0);
+            &mut o[start..]
+        })
+        .collect();
+    apply(inputs, &mut slices);
 }

@@ -84,19 +84,39 @@ pub(crate) fn check_blocks(
     }])
 }
 
+/// The block crcs of the XOR of `terms` equal-length buffers of `len` bytes, from
+/// the buffers' own block crcs (`crcs[t][b]`), without reading a byte.
+///
+/// CRC-32C is affine over GF(2): for a fixed length `n`, `crc(x) = L(x) ^ crc(0ⁿ)` with
+/// `L` linear, so `crc(a ^ b ^ …) = crc(a) ^ crc(b) ^ … ^ crc(0ⁿ)` when the number of
+/// terms is even, and without the last term when it is odd.
+pub(crate) fn crcs_of_xor(crcs: &[&[u32]], len: u64) -> Vec<u32> {
+    let blocks = block_count(len) as usize;
+    let zeros = [0u8; CRC_BLOCK_SIZE];
+    let full_zero_crc = block_crc(&zeros);
+    let even = crcs.len().is_multiple_of(2);
+    (0..blocks)
+        .map(|b| {
+            let folded = crcs.iter().fold(0, |acc, c| acc ^ c[b]);
+            if !even {
+                return folded;
+            }
+            let block_len = (len - b as u64 * CRC_BLOCK_SIZE as u64).min(CRC_BLOCK_SIZE as u64);
+            let zero_crc = if block_len == CRC_BLOCK_SIZE as u64 {
+                full_zero_crc
+            } else {
+                block_crc(&zeros[..block_len as usize])
+            };
+            folded ^ zero_crc
+        })
+        .collect()
+}
+
 /// Column slices of several chunks whose block crcs are computed together (so the
 /// kernels always have independent blocks to interleave), each appended to its vector.
 pub(crate) fn extend_many(parts: &mut [(&[u8], &mut Vec<u32>)]) {
-    let blocks: Vec<&[u8]> = parts
-        .iter()
-        .flat_map(|(data, _)| data.chunks(CRC_BLOCK_SIZE))
-        .collect();
-    let mut crcs = vec![0u32; blocks.len()];
-    crcs_of_blocks(&blocks, &mut crcs);
-    let mut crcs = crcs.into_iter();
-    for (data, out) in parts.iter_mut() {
-        out.extend(crcs.by_ref().take(data.len().div_ceil(CRC_BLOCK_SIZE)));
-    }
+    // Nothing to check, so nothing can fail.
+    let _ = check_and_extend(&[], parts);
 }
 
 /// Blocks of one chunk to check: `data` starts at chunk block `first_block`, `crcs` are
@@ -111,9 +131,23 @@ pub(crate) struct BlockCheck<'a> {
 /// Checks several chunks' blocks together; the error names the first corrupt block in
 /// the order given.
 pub(crate) fn check_many(checks: &[BlockCheck<'_>]) -> Result<(), EcError> {
+    check_and_extend(checks, &mut [])
+}
+
+/// [`check_many`] and [`extend_many`] in one pass of the crc kernels, so the blocks of
+/// both sets are interleaved together. On a corrupt block nothing is appended.
+pub(crate) fn check_and_extend(
+    checks: &[BlockCheck<'_>],
+    parts: &mut [(&[u8], &mut Vec<u32>)],
+) -> Result<(), EcError> {
     let blocks: Vec<&[u8]> = checks
         .iter()
         .flat_map(|c| c.data.chunks(CRC_BLOCK_SIZE))
+        .chain(
+            parts
+                .iter()
+                .flat_map(|(data, _)| data.chunks(CRC_BLOCK_SIZE)),
+        )
         .collect();
     let mut actual = vec![0u32; blocks.len()];
     crcs_of_blocks(&blocks, &mut actual);
@@ -131,12 +165,33 @@ pub(crate) fn check_many(checks: &[BlockCheck<'_>]) -> Result<(), EcError> {
             }
         }
     }
+    for (data, out) in parts.iter_mut() {
+        out.extend(actual.by_ref().take(data.len().div_ceil(CRC_BLOCK_SIZE)));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crcs_of_a_xor_follow_from_the_terms_crcs() {
+        let len = 3 * CRC_BLOCK_SIZE + 100;
+        for n in 1..=5u32 {
+            let terms: Vec<Vec<u8>> = (0..n).map(|t| crate::pseudo_random(len, t)).collect();
+            let xor: Vec<u8> = (0..len)
+                .map(|i| terms.iter().fold(0, |acc, t| acc ^ t[i]))
+                .collect();
+            let term_crcs: Vec<Vec<u32>> = terms.iter().map(|t| block_crcs(t)).collect();
+            let refs: Vec<&[u32]> = term_crcs.iter().map(Vec::as_slice).collect();
+            assert_eq!(
+                crcs_of_xor(&refs, len as u64),
+                block_crcs(&xor),
+                "{n} terms"
+            );
+        }
+    }
 
     #[test]
     fn blocks_are_4096_bytes_and_the_last_is_short() {

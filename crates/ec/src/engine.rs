@@ -134,10 +134,32 @@ struct Columns {
     crcs: Vec<Vec<u32>>,
 }
 
+/// Whether [`run_columns`] computes its outputs' block crcs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputCrcs {
+    /// No (the outputs are returned as data, not stored).
+    Skip,
+    /// Yes, for every output of the kernel (not for a [`XorOutput`]).
+    Compute,
+}
+
+/// One more output for [`run_columns`]: the XOR of whole chunks and of other outputs of
+/// the same run, computed per column step while they are in cache. Appended last to
+/// [`Columns::data`], without crcs (they follow from the terms', see
+/// [`crc::crcs_of_xor`]).
+struct XorOutput<'a, K> {
+    /// Its one-output kernel over `pieces.len() + outputs.len()` inputs.
+    kernel: K,
+    /// Chunks covering the run's span, verified by the caller.
+    pieces: Vec<PieceRef<'a>>,
+    /// Indexes of the kernel's outputs.
+    outputs: Vec<usize>,
+}
+
 /// Runs `kernel` over chunk columns `span` of `sources` (which must cover it), one
 /// cache-sized step at a time. With `verify_sources`, each step's source blocks are
-/// checked against their crcs before use; with `crc_outputs`, the outputs' block crcs
-/// are computed while hot. Either option needs `span` to start on a block boundary and
+/// checked against their crcs (in the same crc batch as the outputs'; a mismatch fails
+/// the call); with `crc_outputs`, the outputs' block crcs are computed while hot. Either option needs `span` to start on a block boundary and
 /// to end on one or at the end of the chunk.
 fn run_columns<K: ColumnKernel>(
     kernel: &K,
@@ -145,14 +167,15 @@ fn run_columns<K: ColumnKernel>(
     span: Range<u64>,
     n_out: usize,
     verify_sources: bool,
-    crc_outputs: bool,
+    crc_outputs: OutputCrcs,
+    xor: Option<&XorOutput<'_, K>>,
 ) -> Result<Columns, EcError> {
     let len = (span.end - span.start) as usize;
     let mut outputs: Vec<Vec<u8>> = (0..n_out).map(|_| Vec::with_capacity(len)).collect();
-    let crc_capacity = if crc_outputs {
-        len.div_ceil(CRC_BLOCK_SIZE)
-    } else {
-        0
+    let mut xor_data = Vec::with_capacity(if xor.is_some() { len } else { 0 });
+    let crc_capacity = match crc_outputs {
+        OutputCrcs::Compute => len.div_ceil(CRC_BLOCK_SIZE),
+        OutputCrcs::Skip => 0,
     };
     let mut crcs: Vec<Vec<u32>> = (0..n_out)
         .map(|_| Vec::with_capacity(crc_capacity))
@@ -163,9 +186,24 @@ fn run_columns<K: ColumnKernel>(
         let end = (col + step).min(len);
         let (a, b) = (span.start + col as u64, span.start + end as u64);
         let inputs: Vec<&[u8]> = sources.iter().map(|s| s.columns(a, b)).collect();
-        if verify_sources {
+        let mut outs: Vec<&mut Vec<u8>> = outputs.iter_mut().collect();
+        kernel.append(&inputs, &mut outs);
+        let outs: Vec<&[u8]> = outputs.iter().map(|o| &o[col..end]).collect();
+        if let Some(x) = xor {
+            let terms: Vec<&[u8]> = x
+                .pieces
+                .iter()
+                .map(|p| p.columns(a, b))
+                .chain(x.outputs.iter().map(|&i| outs[i]))
+                .collect();
+            x.kernel.append(&terms, &mut [&mut xor_data]);
+        }
+        // The sources' blocks are checked after coding them, together with the outputs'
+        // crcs (one batch for the crc kernels); a corrupt source fails the whole call, so
+        // nothing computed from it is returned.
+        let checks: Vec<BlockCheck<'_>> = if verify_sources {
             let first = a / BLOCK;
-            let checks: Vec<BlockCheck<'_>> = sources
+            sources
                 .iter()
                 .zip(&inputs)
                 .map(|(s, input)| {
@@ -178,21 +216,19 @@ fn run_columns<K: ColumnKernel>(
                         crcs: &s.block_crcs[rel..rel + n],
                     }
                 })
-                .collect();
-            crc::check_many(&checks)?;
-        }
-        for o in &mut outputs {
-            // Zeroing a step that is about to be written is cheap: it is in L1/L2.
-            o.resize(end, 0);
-        }
-        let mut outs: Vec<&mut [u8]> = outputs.iter_mut().map(|o| &mut o[col..end]).collect();
-        kernel.apply(&inputs, &mut outs);
-        if crc_outputs {
-            let mut parts: Vec<(&[u8], &mut Vec<u32>)> =
-                outs.iter().map(|o| &**o).zip(crcs.iter_mut()).collect();
-            crc::extend_many(&mut parts);
-        }
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut parts: Vec<(&[u8], &mut Vec<u32>)> = match crc_outputs {
+            OutputCrcs::Compute => outs.iter().copied().zip(crcs.iter_mut()).collect(),
+            OutputCrcs::Skip => Vec::new(),
+        };
+        crc::check_and_extend(&checks, &mut parts)?;
         col = end;
+    }
+    if xor.is_some() {
+        outputs.push(xor_data);
     }
     Ok(Columns {
         data: outputs,
@@ -234,6 +270,8 @@ pub(crate) fn encode<C: ColumnCode>(code: &C, data: Bytes) -> Result<Encoded, Ec
     let mut crcs: Vec<Vec<u32>> = (0..k + m).map(|_| Vec::with_capacity(blocks)).collect();
     let kernel = code.encoder();
     let step = column_step(k + m);
+    // The XOR parity's crcs follow from the data chunks' (see `crc::crcs_of_xor`).
+    let xor_parity = code.xor_parity().map(|s| usize::from(s.0));
 
     let mut col = 0;
     while col < chunk_len {
@@ -243,16 +281,25 @@ pub(crate) fn encode<C: ColumnCode>(code: &C, data: Bytes) -> Result<Encoded, Ec
                 layout.gather_columns(&data, ShardId(i as u8), col..end, v);
             }
         }
-        for p in &mut parity {
-            p.resize(end, 0);
-        }
         let inputs: Vec<&[u8]> = sources.iter().map(|s| &s.bytes()[col..end]).collect();
-        let mut outputs: Vec<&mut [u8]> = parity.iter_mut().map(|p| &mut p[col..end]).collect();
-        kernel.apply(&inputs, &mut outputs);
-        let columns = inputs.iter().copied().chain(outputs.iter().map(|o| &**o));
-        let mut parts: Vec<(&[u8], &mut Vec<u32>)> = columns.zip(crcs.iter_mut()).collect();
+        let mut outputs: Vec<&mut Vec<u8>> = parity.iter_mut().collect();
+        kernel.append(&inputs, &mut outputs);
+        let columns = inputs
+            .iter()
+            .copied()
+            .chain(parity.iter().map(|p| &p[col..end]));
+        let mut parts: Vec<(&[u8], &mut Vec<u32>)> = columns
+            .zip(crcs.iter_mut())
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != xor_parity)
+            .map(|(_, part)| part)
+            .collect();
         crc::extend_many(&mut parts);
         col = end;
+    }
+    if let Some(x) = xor_parity {
+        let data_crcs: Vec<&[u32]> = crcs[..k].iter().map(Vec::as_slice).collect();
+        crcs[x] = crc::crcs_of_xor(&data_crcs, chunk_len as u64);
     }
 
     let bytes = sources
@@ -299,24 +346,93 @@ pub(crate) fn reconstruct<C: ColumnCode>(
     let sources = pick_sources(layout, &by_shard, |_| true)?;
     verify_unused(&by_shard, &sources)?;
     let ids: Vec<ShardId> = sources.iter().map(|s| s.shard).collect();
-    let kernel = code.kernel(&ids, missing)?;
+    // One rebuilt chunk of those a XOR parity ties together is the XOR of the others
+    // (bytes and crcs); the kernel computes the rest.
+    let derived = derivable_by_xor(code, layout, &by_shard, missing);
+    let wanted: Vec<ShardId> = missing
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != derived)
+        .map(|(_, &s)| s)
+        .collect();
+    let kernel = code.kernel(&ids, &wanted)?;
+    // The XOR's terms: the tied chunks other than the derived one, supplied or rebuilt.
+    let terms: Vec<(usize, Option<PieceRef<'_>>)> = match derived {
+        Some(d) => {
+            let k = usize::from(layout.k());
+            (0..k)
+                .chain(code.xor_parity().map(|x| usize::from(x.0)))
+                .filter(|&s| s != usize::from(missing[d].0))
+                .map(|s| (s, by_shard[s]))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let position = |s: usize| wanted.iter().position(|w| usize::from(w.0) == s);
+    let xor = derived.map(|_| XorOutput {
+        kernel: code.xor_kernel(terms.len()),
+        pieces: terms.iter().filter_map(|(_, p)| *p).collect(),
+        outputs: terms
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .filter_map(|&(s, _)| position(s))
+            .collect(),
+    });
     let rebuilt = run_columns(
         &kernel,
         &sources,
         0..layout.chunk_len(),
-        missing.len(),
+        wanted.len(),
         true,
-        true,
+        OutputCrcs::Compute,
+        xor.as_ref(),
     )?;
+    let Columns { data, crcs } = rebuilt;
+    let derived_crcs = derived.map(|d| {
+        let term_crcs: Vec<&[u32]> = terms
+            .iter()
+            .filter_map(|&(s, p)| match p {
+                Some(piece) => Some(piece.block_crcs),
+                None => position(s).map(|i| crcs[i].as_slice()),
+            })
+            .collect();
+        (d, crc::crcs_of_xor(&term_crcs, layout.chunk_len()))
+    });
+    let mut data = data.into_iter();
+    let mut chunks: Vec<(Vec<u8>, Vec<u32>)> = data.by_ref().take(wanted.len()).zip(crcs).collect();
+    if let (Some((d, block_crcs)), Some(bytes)) = (derived_crcs, data.next()) {
+        chunks.insert(d, (bytes, block_crcs));
+    }
     Ok(missing
         .iter()
-        .zip(rebuilt.data.into_iter().zip(rebuilt.crcs))
+        .zip(chunks)
         .map(|(&shard, (data, block_crcs))| Chunk {
             shard,
             data: Bytes::from(data),
             block_crcs,
         })
         .collect())
+}
+
+/// Which of the `missing` chunks (by index) is the XOR of others: one of the `k + 1`
+/// chunks a XOR parity ties together (`d_0 ^ … ^ d_{k-1} ^ p = 0`), when every other one
+/// of them is either supplied or being rebuilt.
+fn derivable_by_xor<C: ColumnCode>(
+    code: &C,
+    layout: &StripeLayout,
+    by_shard: &[Option<PieceRef<'_>>],
+    missing: &[ShardId],
+) -> Option<usize> {
+    let xor = usize::from(code.xor_parity()?.0);
+    let k = usize::from(layout.k());
+    let mut tied = (0..k).chain(std::iter::once(xor));
+    let is_missing = |s: usize| missing.iter().any(|m| usize::from(m.0) == s);
+    if !tied.all(|s| by_shard[s].is_some() || is_missing(s)) {
+        return None;
+    }
+    missing
+        .iter()
+        .position(|m| usize::from(m.0) < k || usize::from(m.0) == xor)
 }
 
 /// Verifies every supplied piece that is not one of `sources` (those are verified by the
@@ -412,7 +528,15 @@ pub(crate) fn decode_segments<C: ColumnCode>(
         let ids: Vec<ShardId> = sources.iter().map(|s| s.shard).collect();
         let kernel = code.kernel(&ids, &lost)?;
         // The sources were verified above; the rebuilt columns are returned, not stored.
-        let columns = run_columns(&kernel, &sources, a..b, lost.len(), false, false)?;
+        let columns = run_columns(
+            &kernel,
+            &sources,
+            a..b,
+            lost.len(),
+            false,
+            OutputCrcs::Skip,
+            None,
+        )?;
         for (shard, out) in lost.iter().zip(columns.data) {
             rebuilt[usize::from(shard.0)] = Some(Bytes::from(out));
         }
@@ -544,7 +668,8 @@ pub(crate) fn verify_parity<C: ColumnCode>(
         0..layout.chunk_len(),
         others.len(),
         true,
-        false,
+        OutputCrcs::Skip,
+        None,
     )?;
     for (stored, recomputed) in others.iter().zip(&recomputed.data) {
         let differing = stored

@@ -10,7 +10,9 @@
 //! # Key types
 //! - [`ErasureCode`]: the codec trait (encode, decode, reconstruct, range reads, parity
 //!   check), built by [`codec_for`] from a pool's [`cuttle_types::EcProfile`].
-//! - [`ReedSolomon`]: Reed–Solomon over GF(2^8) on the `reed-solomon-erasure` crate.
+//! - [`ReedSolomon`]: Reed–Solomon over GF(2^8) (the `reed-solomon-erasure` crate's
+//!   field), with the pool's generator: a normalized Cauchy matrix whose first parity is
+//!   the XOR of the data (default) or the crate's Vandermonde matrix (first pools).
 //! - [`StripeLayout`]: where each object byte lives; a pure function of the profile and
 //!   the object's logical size, the only thing the OSD records besides the chunks.
 //! - [`Chunk`], [`ChunkPiece`], [`ChunkRead`]: coded bytes with their block crcs, a
@@ -59,7 +61,9 @@
 //! network or the object store. It does no logging and holds no global state.
 //!
 //! # Features
-//! `simd-accel` (default) uses `reed-solomon-erasure`'s AVX2 C kernels, compiled for
+//! On x86-64 with AVX2 (checked at run time) coding runs this crate's own kernel
+//! (`gf_x86`), whatever the features. `simd-accel` (default) makes the fallback
+//! `reed-solomon-erasure`'s AVX2 C kernels, compiled for
 //! x86-64 Haswell **without a runtime check**: daemons must call [`check_cpu`] at start-up
 //! (and [`codec_for`] does) so a CPU without AVX2 is refused with
 //! [`EcError::CpuLacksFeature`] instead of dying of `SIGILL`. Build with
@@ -73,9 +77,25 @@ pub mod crc;
 mod crc_x86;
 mod engine;
 pub mod error;
+#[cfg(target_arch = "x86_64")]
+mod gf_x86;
 pub mod layout;
 mod matrix;
 pub mod reed_solomon;
+
+/// Deterministic bytes for the unit tests of every module.
+#[cfg(test)]
+pub(crate) fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
 
 pub use chunk::{Chunk, ChunkPiece};
 pub use codec::{Encoded, ErasureCode, codec_for};

@@ -44,6 +44,10 @@ impl GfMatrix {
         self.rows
     }
 
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
     pub fn row(&self, r: usize) -> &[u8] {
         &self.cells[r * self.cols..(r + 1) * self.cols]
     }

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{SHAPES, cases, codec, config, erasure_patterns, object, profile, survivors};
+use common::{
+    CODECS, SHAPES, cases, codec, config, erasure_patterns, object, profile, survivors, with_codec,
+};
 use cuttle_ec::{EcError, StripeLayout, crc};
 use cuttle_types::{EcProfile, ShardId};
 use proptest::prelude::*;
@@ -55,8 +57,8 @@ fn check_all_patterns(p: &EcProfile, len: usize, seed: u64) {
 #[test]
 fn boundary_lengths_survive_every_erasure_pattern() {
     for (k, m) in SHAPES {
-        for su in [4096u32, 8192] {
-            let p = profile(k, m, su);
+        for (su, codec) in [4096u32, 8192].into_iter().zip(CODECS) {
+            let p = with_codec(profile(k, m, su), codec);
             let stripe = usize::from(k) * su as usize;
             let lens = [
                 0,

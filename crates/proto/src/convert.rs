@@ -92,9 +92,10 @@ impl TryFrom<&pb::EcProfile> for t::EcProfile {
 
     fn try_from(p: &pb::EcProfile) -> Result<Self, ProtoError> {
         let codec = match p.codec.as_str() {
-            "" | "rs_vandermonde" | "reed_solomon_vandermonde" => {
-                t::EcCodec::ReedSolomonVandermonde
-            }
+            // Empty: a create request leaving the choice to the monitor.
+            "" => t::EcCodec::DEFAULT,
+            "rs_vandermonde" | "reed_solomon_vandermonde" => t::EcCodec::ReedSolomonVandermonde,
+            "rs_cauchy" | "reed_solomon_cauchy" => t::EcCodec::ReedSolomonCauchy,
             other => {
                 return Err(ProtoError::BadValue {
                     field: "ec.codec",

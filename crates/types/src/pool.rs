@@ -54,14 +54,26 @@ impl std::str::FromStr for FailureDomain {
 #[serde(rename_all = "snake_case")]
 pub enum EcCodec {
     /// Reed–Solomon over GF(2^8) with a Vandermonde-derived systematic matrix, as
-    /// implemented by the `reed-solomon-erasure` crate (galois_8).
+    /// implemented by the `reed-solomon-erasure` crate (galois_8). The first codec;
+    /// pools created with it keep it.
     ReedSolomonVandermonde,
+    /// Reed–Solomon over the same field with a normalized Cauchy matrix: the first parity
+    /// chunk is the XOR of the data chunks (RAID-5's parity, so a 2+1 pool's parity costs
+    /// a XOR and its crcs follow from the data's), the others are MDS as before. The
+    /// default for new pools.
+    ReedSolomonCauchy,
+}
+
+impl EcCodec {
+    /// The codec new pools get when none is named.
+    pub const DEFAULT: EcCodec = EcCodec::ReedSolomonCauchy;
 }
 
 impl fmt::Display for EcCodec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             EcCodec::ReedSolomonVandermonde => "rs_vandermonde",
+            EcCodec::ReedSolomonCauchy => "rs_cauchy",
         })
     }
 }
@@ -88,13 +100,13 @@ impl EcProfile {
     /// objects use a shortened stripe, so they are not padded to it (see `cuttle-ec`).
     pub const DEFAULT_STRIPE_UNIT: u32 = 4 * 1024 * 1024;
 
-    /// A Reed–Solomon profile with the default stripe unit.
+    /// A profile with the default stripe unit and codec ([`EcCodec::DEFAULT`]).
     pub fn new(k: u8, m: u8) -> EcProfile {
         EcProfile {
             k,
             m,
             stripe_unit: Self::DEFAULT_STRIPE_UNIT,
-            codec: EcCodec::ReedSolomonVandermonde,
+            codec: EcCodec::DEFAULT,
         }
     }
 
@@ -348,7 +360,19 @@ mod tests {
         let json = serde_json::to_string(&r).expect("serialise");
         assert_eq!(
             json,
-            r#"{"erasure":{"k":2,"m":1,"stripe_unit":4194304,"codec":"reed_solomon_vandermonde"}}"#
+            r#"{"erasure":{"k":2,"m":1,"stripe_unit":4194304,"codec":"reed_solomon_cauchy"}}"#
+        );
+        // Pools recorded with the first codec keep it.
+        let old: Redundancy = serde_json::from_str(
+            r#"{"erasure":{"k":2,"m":1,"stripe_unit":4194304,"codec":"reed_solomon_vandermonde"}}"#,
+        )
+        .expect("parse");
+        assert_eq!(
+            old,
+            Redundancy::Erasure(EcProfile {
+                codec: EcCodec::ReedSolomonVandermonde,
+                ..EcProfile::new(2, 1)
+            })
         );
     }
 }

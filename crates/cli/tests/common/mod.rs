@@ -1,9 +1,10 @@
 //! Helpers for driving the real `cuttle` binary against real monitor processes.
 //!
 //! The monitors are started from the `cuttle-mon` binary in the same target directory
-//! as the test (see `cuttle_cluster::bin_dir`); build it first with
-//! `CARGO_TARGET_DIR=<same dir> cargo build -p cuttle-mon` (`cargo test --workspace`
-//! builds it on its own).
+//! as the test (see `cuttle_cluster::bin_dir`), like the OSDs and gateways; build them
+//! first with `CARGO_TARGET_DIR=<same dir> cargo build --workspace --bins` (`./setup.sh
+//! test` does; `cargo test` alone builds only the binaries of packages with integration
+//! tests, so others could be stale).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -34,7 +35,7 @@ pub fn require_mon_binary() {
         assert!(
             path.is_file(),
             "{} is missing: build it into the same target directory first \
-             (`cargo build -p cuttle-mon -p cuttle-osd` with the same CARGO_TARGET_DIR)",
+             (`cargo build --workspace --bins` with the same CARGO_TARGET_DIR)",
             path.display()
         );
     }

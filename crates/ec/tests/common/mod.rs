@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cuttle_ec::{Chunk, ErasureCode, codec_for};
-use cuttle_types::EcProfile;
+use cuttle_types::{EcCodec, EcProfile};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -17,12 +17,20 @@ pub const SHAPES: [(u8, u8); 3] = [(2, 1), (4, 2), (8, 3)];
 /// default one, for which every object here is a single shortened stripe.
 pub const STRIPE_UNITS: [u32; 3] = [4096, 3 * 4096, EcProfile::DEFAULT_STRIPE_UNIT];
 
-/// A Reed–Solomon profile with the given stripe unit.
+/// Every codec a pool can name: each suite runs over all of them.
+pub const CODECS: [EcCodec; 2] = [EcCodec::ReedSolomonCauchy, EcCodec::ReedSolomonVandermonde];
+
+/// A profile of the default codec with the given stripe unit.
 pub fn profile(k: u8, m: u8, stripe_unit: u32) -> EcProfile {
     EcProfile {
         stripe_unit,
         ..EcProfile::new(k, m)
     }
+}
+
+/// `profile` with another codec.
+pub fn with_codec(profile: EcProfile, codec: EcCodec) -> EcProfile {
+    EcProfile { codec, ..profile }
 }
 
 /// The codec every suite exercises for `profile` (each codec of [`codec_for`]).
@@ -83,12 +91,12 @@ fn lengths(profile: &EcProfile) -> BoxedStrategy<usize> {
     }
 }
 
-/// A random shape, stripe unit, object length and content seed.
+/// A random codec, shape, stripe unit, object length and content seed.
 pub fn cases() -> impl Strategy<Value = Case> {
-    (0..SHAPES.len(), 0..STRIPE_UNITS.len())
-        .prop_flat_map(|(shape, su)| {
+    (0..SHAPES.len(), 0..STRIPE_UNITS.len(), 0..CODECS.len())
+        .prop_flat_map(|(shape, su, codec)| {
             let (k, m) = SHAPES[shape];
-            let p = profile(k, m, STRIPE_UNITS[su]);
+            let p = with_codec(profile(k, m, STRIPE_UNITS[su]), CODECS[codec]);
             (Just(p), lengths(&p), any::<u64>())
         })
         .prop_map(|(profile, len, seed)| Case { profile, len, seed })
