@@ -670,6 +670,7 @@ async fn fill_index(a: FillArgs) -> Result<()> {
             ss: 4 << 20,
         }],
         parts: Vec::new(),
+        part_checksums: Vec::new(),
         acl: None,
     };
     let batch = a.batch.max(1) as u64;

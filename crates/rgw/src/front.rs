@@ -255,6 +255,33 @@ fn skewed() -> S3Error {
     )
 }
 
+/// Removes the quotes around the `<ETag>` value of an XML response body (kept in
+/// memory by s3s), fixing its Content-Length.
+fn unquote_etag(resp: &mut Response<Body>) {
+    let Some(body) = resp.body().bytes() else {
+        return;
+    };
+    let (open, close) = (&b"<ETag>\""[..], &b"\"</ETag>"[..]);
+    let Some(start) = body.windows(open.len()).position(|w| w == open) else {
+        return;
+    };
+    let Some(end) = body[start..]
+        .windows(close.len())
+        .position(|w| w == close)
+        .map(|p| start + p)
+    else {
+        return;
+    };
+    let mut new = Vec::with_capacity(body.len());
+    new.extend_from_slice(&body[..start + open.len() - 1]);
+    new.extend_from_slice(&body[start + open.len()..end]);
+    new.extend_from_slice(&body[end + 1..]);
+    if let Ok(v) = HeaderValue::from_str(&new.len().to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+    }
+    *resp.body_mut() = Body::from(bytes::Bytes::from(new));
+}
+
 impl Front {
     /// Serves one request.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
@@ -265,6 +292,7 @@ impl Front {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let acl_put = method == http::Method::PUT && has_query_key(req.uri(), "acl");
+        let attributes_get = method == http::Method::GET && has_query_key(req.uri(), "attributes");
         let start = std::time::Instant::now();
         let mut resp = match self.prepare(req, &id).await {
             Ok(req) => match self.s3.call(req).await {
@@ -285,6 +313,10 @@ impl Front {
                 .is_some_and(|b| b.windows(25).any(|w| w == b"<Code>MalformedXML</Code>"))
         {
             resp = error_response(crate::s3::malformed_acl());
+        }
+        // S3 writes GetObjectAttributes' ETag without quotes (s3s quotes every ETag).
+        if attributes_get && resp.status() == http::StatusCode::OK {
+            unquote_etag(&mut resp);
         }
         // s3s answers every HeadObject with 200; S3 answers a ranged one with 206.
         if method == http::Method::HEAD
@@ -636,6 +668,29 @@ pub fn max_skew(secs: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_etag_loses_its_quotes_and_nothing_else_changes() {
+        let xml = r#"<GetObjectAttributesResponse><ETag>"abc-2"</ETag><ObjectSize>5</ObjectSize></GetObjectAttributesResponse>"#;
+        let mut resp = Response::new(Body::from(xml.to_string()));
+        unquote_etag(&mut resp);
+        let body = resp.body().bytes().expect("in memory");
+        assert_eq!(
+            &body[..],
+            br#"<GetObjectAttributesResponse><ETag>abc-2</ETag><ObjectSize>5</ObjectSize></GetObjectAttributesResponse>"#
+        );
+        assert_eq!(
+            resp.headers()[http::header::CONTENT_LENGTH],
+            body.len().to_string()
+        );
+        let plain = r#"<GetObjectAttributesResponse><ObjectSize>5</ObjectSize></GetObjectAttributesResponse>"#;
+        let mut resp = Response::new(Body::from(plain.to_string()));
+        unquote_etag(&mut resp);
+        assert_eq!(
+            &resp.body().bytes().expect("in memory")[..],
+            plain.as_bytes()
+        );
+    }
 
     fn req(uri: &str, auth: Option<&str>) -> Request<()> {
         let mut b = Request::builder().uri(uri);

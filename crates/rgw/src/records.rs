@@ -268,6 +268,10 @@ pub struct IndexEntry {
     /// Part sizes for multipart objects (empty for single PUTs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// Each part's checksum (base64, the object checksum's algorithm) when every part
+    /// carried one; otherwise empty (as for objects completed before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
     /// The object's ACL (absent: the owner has FULL_CONTROL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,

@@ -125,6 +125,7 @@ mod tests {
             checksum: None,
             data: Vec::new(),
             parts: Vec::new(),
+            part_checksums: Vec::new(),
             acl: None,
         }
     }

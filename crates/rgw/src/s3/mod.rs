@@ -9,6 +9,7 @@
 //! deletes a bucket. Anonymous requests get what AllUsers was granted.
 
 mod acl;
+mod attributes;
 mod bucket;
 mod conditions;
 mod copy;
@@ -285,6 +286,13 @@ impl S3 for Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.do_head_object(req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.do_get_object_attributes(req).await
     }
 
     async fn delete_object(

@@ -385,6 +385,7 @@ impl Gateway {
             checksum: checksum.clone(),
             data: chosen.iter().map(|r| r.data.clone()).collect(),
             parts: chosen.iter().map(|r| r.data.s).collect(),
+            part_checksums: part_checksums(checksum.as_ref(), &chosen),
             acl: u.acl.clone(),
         };
         self.commit(&b, &i.key, &entry, cond).await?;
@@ -645,6 +646,24 @@ fn full_object_type(alg: Option<Alg>, kind: Option<&ChecksumType>) -> S3Result<b
 
 /// The whole object's CRC from its parts' CRCs (S3's `FULL_OBJECT` type). Only when
 /// every part carries one of the upload's algorithm.
+/// The parts' checksums in the completed object's algorithm, when every part has one
+/// (GetObjectAttributes lists them); empty otherwise.
+fn part_checksums(object: Option<&StoredChecksum>, parts: &[&PartRecord]) -> Vec<String> {
+    let Some(alg) = object.map(|c| c.alg.as_str()) else {
+        return Vec::new();
+    };
+    parts
+        .iter()
+        .map(|p| {
+            p.checksum
+                .as_ref()
+                .filter(|c| c.alg == alg)
+                .map(|c| c.value.clone())
+        })
+        .collect::<Option<Vec<String>>>()
+        .unwrap_or_default()
+}
+
 fn full_object_checksum(asked: Option<&str>, parts: &[&PartRecord]) -> Option<StoredChecksum> {
     let alg = Alg::parse(asked?)?;
     let mut acc: Option<Vec<u8>> = None;

@@ -269,6 +269,7 @@ impl Gateway {
             checksum,
             data: vec![w.segment.clone()],
             parts: Vec::new(),
+            part_checksums: Vec::new(),
             acl: how.acl,
         };
         if let Err(e) = self.commit(b, key, &entry, how.cond).await {
