@@ -19,29 +19,41 @@ pub fn fast_timing() -> MonTiming {
     }
 }
 
-/// A cluster of 3 monitors and `osds` OSDs (one per simulated host) with the default
-/// pools, up and healthy.
-pub async fn cluster(osds: usize) -> TestCluster {
+/// Fails, naming the build command, when one of the `programs` (daemons, `cuttle`) is
+/// not in the target directory the cluster tests start them from.
+pub fn require_binaries(programs: &[&str]) {
     let bins = cuttle_cluster::bin_dir();
-    for b in ["cuttle-mon", "cuttle-osd"] {
+    for b in programs {
         assert!(
             bins.join(b).is_file(),
             "{b} is not built in {}: run `cargo build --workspace --bins` (`./setup.sh test` does it)",
             bins.display()
         );
     }
-    let c = TestCluster::start(LocalSpec {
-        mons: 3,
+}
+
+/// A test cluster's spec: `mons` monitors, `osds` OSDs of 512 MiB (one per simulated
+/// host), the default pools with `pg_num` PGs each, fast timers, no TLS.
+pub fn spec(mons: usize, osds: usize, pg_num: u32) -> LocalSpec {
+    LocalSpec {
+        mons,
         osds,
         osd_size: 512 << 20,
         default_pools: true,
-        pg_num: 16,
+        pg_num,
         timing: fast_timing(),
         osd_heartbeat_ms: 500,
         tls: false,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    }
+}
+
+/// A cluster of 3 monitors and `osds` OSDs (one per simulated host) with the default
+/// pools, up and healthy.
+pub async fn cluster(osds: usize) -> TestCluster {
+    require_binaries(&["cuttle-mon", "cuttle-osd"]);
+    let c = TestCluster::start(spec(3, osds, 16))
+        .await
+        .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     assert_eq!(
         c.report.health, "HEALTH_OK",
         "cluster not healthy: {:?}",

@@ -14,8 +14,8 @@ use std::process::Command;
 
 use bytes::Bytes;
 use cuttle_client::Cluster;
-use cuttle_cluster::{LocalSpec, TestCluster};
-use cuttle_tests::{eventually, fast_timing, pattern};
+use cuttle_cluster::TestCluster;
+use cuttle_tests::{eventually, pattern, spec};
 use serde_json::Value;
 
 const OBJECTS: u64 = 12;
@@ -130,18 +130,9 @@ fn pixels(png_path: &Path, colours: &[[u8; 3]]) -> ((u32, u32), Vec<usize>, usiz
 async fn the_monitor_dashboard_shows_the_cluster() {
     // Fail before starting a cluster if there is no browser.
     chromium();
-    let c = TestCluster::start(LocalSpec {
-        mons: 3,
-        osds: 3,
-        osd_size: 512 << 20,
-        default_pools: true,
-        pg_num: 8,
-        timing: fast_timing(),
-        osd_heartbeat_ms: 500,
-        tls: false,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    let c = TestCluster::start(spec(3, 3, 8))
+        .await
+        .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     assert_eq!(c.report.health, "HEALTH_OK", "{:?}", c.report.checks);
     let mons = dashboards(&c);
     assert_eq!(mons.len(), 3, "{mons:?}");

@@ -338,13 +338,13 @@ impl Helps {
         self.0
             .entry(key)
             .or_insert_with(|| {
+                cuttle_tests::require_binaries(&[program]);
                 let bin = cuttle_cluster::bin_dir().join(program);
-                assert!(
-                    bin.is_file(),
-                    "{program} is not built in {}: run `cargo build -p cuttle-mon -p cuttle-osd -p cuttle-rgw -p cuttle-cli`",
-                    cuttle_cluster::bin_dir().display()
-                );
-                let out = Command::new(&bin).args(args).arg("--help").output().unwrap();
+                let out = Command::new(&bin)
+                    .args(args)
+                    .arg("--help")
+                    .output()
+                    .unwrap();
                 out.status
                     .success()
                     .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use cuttle_client::Cluster;
-use cuttle_cluster::{LocalSpec, RgwOptions, TestCluster};
+use cuttle_cluster::{RgwOptions, TestCluster};
 use cuttle_proto as pb;
-use cuttle_tests::{eventually, fast_timing, pattern};
+use cuttle_tests::{eventually, pattern, require_binaries, spec};
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 async fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
@@ -87,30 +87,10 @@ fn max(scrapes: &BTreeMap<String, Scrape>, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_daemon_serves_metrics_that_move_with_traffic() {
-    let bins = cuttle_cluster::bin_dir();
-    for b in ["cuttle-mon", "cuttle-osd", "cuttle-rgw"] {
-        assert!(
-            bins.join(b).is_file(),
-            "{b} is not built in {}: a workspace build builds it",
-            bins.display()
-        );
-    }
-    let c = TestCluster::start_with_rgws(
-        LocalSpec {
-            mons: 3,
-            osds: 3,
-            osd_size: 512 << 20,
-            default_pools: true,
-            pg_num: 16,
-            timing: fast_timing(),
-            osd_heartbeat_ms: 500,
-            tls: false,
-        },
-        1,
-        &RgwOptions::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    require_binaries(&["cuttle-mon", "cuttle-osd", "cuttle-rgw"]);
+    let c = TestCluster::start_with_rgws(spec(3, 3, 16), 1, &RgwOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     assert_eq!(c.report.health, "HEALTH_OK", "{:?}", c.report.checks);
     let eps = endpoints(&c);
     assert_eq!(eps.len(), 7, "3 monitors, 3 OSDs, 1 gateway: {eps:?}");

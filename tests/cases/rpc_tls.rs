@@ -14,7 +14,7 @@ use cuttle_client::{ClientError, Cluster, ClusterConf, MonClient};
 use cuttle_cluster::{LocalSpec, RgwOptions, TestCluster};
 use cuttle_proto as pb;
 use cuttle_rpc::{ChannelConfig, ClientAuth, ClientTlsFiles, ClusterSecret};
-use cuttle_tests::{fast_timing, pattern};
+use cuttle_tests::{pattern, require_binaries, spec};
 
 /// A signed `Stat` of `object` on `osd_addr`, dialled with `channels`.
 async fn stat_on(
@@ -54,24 +54,11 @@ fn cli(conf: &Path, args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_cluster_serves_only_tls_to_clients_of_its_ca() {
-    let bins = cuttle_cluster::bin_dir();
-    for b in ["cuttle-mon", "cuttle-osd", "cuttle-rgw", "cuttle"] {
-        assert!(
-            bins.join(b).is_file(),
-            "{b} is not built in {}: run `cargo build -p cuttle-mon -p cuttle-osd -p cuttle-rgw -p cuttle-cli`",
-            bins.display()
-        );
-    }
+    require_binaries(&["cuttle-mon", "cuttle-osd", "cuttle-rgw", "cuttle"]);
     let c = TestCluster::start_with_rgws(
         LocalSpec {
-            mons: 1,
-            osds: 3,
-            osd_size: 512 << 20,
-            default_pools: true,
-            pg_num: 8,
-            timing: fast_timing(),
-            osd_heartbeat_ms: 500,
             tls: true,
+            ..spec(1, 3, 8)
         },
         1,
         &RgwOptions::default(),
@@ -241,7 +228,7 @@ async fn a_tls_cluster_serves_only_tls_to_clients_of_its_ca() {
     let missing = other.path().join("nowhere.key").display().to_string();
     let bad = other.path().join("mon.bad.toml");
     std::fs::write(&bad, mon_conf.replace(&key, &missing)).unwrap();
-    let out = Command::new(bins.join("cuttle-mon"))
+    let out = Command::new(cuttle_cluster::bin_dir().join("cuttle-mon"))
         .arg("--config")
         .arg(&bad)
         .arg("--data-dir")

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cuttle_cluster::{LocalSpec, RgwOptions, TestCluster};
-use cuttle_tests::fast_timing;
+use cuttle_tests::{require_binaries, spec};
 
 /// The Python interpreter with the S3 clients: `CUTTLE_PYTHON`, else the setup
 /// script's virtual environment.
@@ -36,25 +36,12 @@ async fn run_suite(rgws: usize, args: &[&str]) {
 
 /// [`run_suite`] with gateway options and extra environment for pytest.
 async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], args: &[&str]) {
-    let bins = cuttle_cluster::bin_dir();
-    for b in ["cuttle-mon", "cuttle-osd", "cuttle-rgw", "cuttle"] {
-        assert!(
-            bins.join(b).is_file(),
-            "{b} is not built in {}: a workspace build (`cargo test --workspace`) builds it",
-            bins.display()
-        );
-    }
+    require_binaries(&["cuttle-mon", "cuttle-osd", "cuttle-rgw", "cuttle"]);
     let python = python();
     let c = TestCluster::start_with_rgws(
         LocalSpec {
-            mons: 3,
-            osds: 3,
             osd_size: 1 << 30,
-            default_pools: true,
-            pg_num: 16,
-            timing: fast_timing(),
-            osd_heartbeat_ms: 500,
-            tls: false,
+            ..spec(3, 3, 16)
         },
         rgws,
         opts,
@@ -83,7 +70,7 @@ async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], a
         .current_dir(&suite)
         .env("PATH", path)
         .env("CUTTLE_CONF", c.conf_path())
-        .env("CUTTLE_BIN", bins.join("cuttle"))
+        .env("CUTTLE_BIN", cuttle_cluster::bin_dir().join("cuttle"))
         .env("S3_ENDPOINTS", endpoints.join(","))
         .env("S3_ADMIN_ACCESS_KEY", &admin.access_key)
         .env("S3_ADMIN_SECRET_KEY", &admin.secret_key)

@@ -11,7 +11,7 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::headers::ck_fields;
+use super::headers::{ck_fields, ck_value_fields};
 use super::{Gateway, ts};
 use crate::acl::Permission;
 use crate::records::IndexEntry;
@@ -126,11 +126,7 @@ fn object_parts(e: &IndexEntry, max: usize, marker: usize) -> GetObjectAttribute
         .skip(marker)
         .take(max)
         .map(|(n, (&size, checksum))| {
-            let f = ck_fields(Some(&crate::records::StoredChecksum {
-                alg: alg.clone(),
-                value: checksum.clone(),
-                kind: ChecksumType::FULL_OBJECT.to_string(),
-            }));
+            let f = ck_value_fields(&alg, checksum);
             ObjectPart {
                 part_number: Some(n as i32 + 1),
                 size: Some(size as i64),

@@ -167,19 +167,28 @@ pub struct CkFields {
 
 /// The response fields for a stored checksum.
 pub fn ck_fields(c: Option<&StoredChecksum>) -> CkFields {
-    let mut f = CkFields::default();
     let Some(c) = c else {
-        return f;
+        return CkFields::default();
     };
-    let v = Some(c.value.clone());
-    match Alg::parse(&c.alg) {
+    let mut f = ck_value_fields(&c.alg, &c.value);
+    if Alg::parse(&c.alg).is_some() {
+        f.kind = Some(s3s::dto::ChecksumType::from(c.kind.clone()));
+    }
+    f
+}
+
+/// The one field of `alg` set to `value` (no type): a part's checksum, say. Nothing for
+/// an unknown algorithm.
+pub fn ck_value_fields(alg: &str, value: &str) -> CkFields {
+    let mut f = CkFields::default();
+    let v = Some(value.to_string());
+    match Alg::parse(alg) {
         Some(Alg::Crc32) => f.crc32 = v,
         Some(Alg::Crc32c) => f.crc32c = v,
         Some(Alg::Crc64Nvme) => f.crc64nvme = v,
         Some(Alg::Sha1) => f.sha1 = v,
         Some(Alg::Sha256) => f.sha256 = v,
-        None => return f,
+        None => {}
     }
-    f.kind = Some(s3s::dto::ChecksumType::from(c.kind.clone()));
     f
 }
