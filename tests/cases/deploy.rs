@@ -749,6 +749,7 @@ fn configuration_doc_names_every_key() {
         put_parallel: _,
         get_prefetch: _,
         buffer_budget_mib: _,
+        inline_max_bytes: _,
         cache_ttl_ms: _,
         bootstrap_admin,
         gc_delay_secs: _,

@@ -672,6 +672,8 @@ async fn fill_index(a: FillArgs) -> Result<()> {
         parts: Vec::new(),
         part_checksums: Vec::new(),
         acl: None,
+        inline: false,
+        body: None,
     };
     let batch = a.batch.max(1) as u64;
     let batches = a.keys.div_ceil(batch);

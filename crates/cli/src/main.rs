@@ -14,6 +14,7 @@
 //!   user key add --uid U [--access-key A --secret-key S] | user key rm --uid U --access-key A
 //!   user token create|ls --uid U | user token revoke --uid U --id ID
 //!   gc list [--max N] | gc process [--include-all]
+//!   gc orphans [--min-age SECS] [--include-unknown-age] [--remove]
 //! ```
 //!
 //! Layout: this file parses arguments and dispatches; [`ctx`] resolves the
@@ -359,6 +360,19 @@ enum GcCommand {
         #[arg(long)]
         include_all: bool,
     },
+    /// Find object data nothing refers to (left by gateways that died mid-upload)
+    Orphans {
+        /// Only data at least this old, in seconds; younger data may belong to an
+        /// upload in progress
+        #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+        min_age: u64,
+        /// Remove the orphans' stripes (only those listed as orphans)
+        #[arg(long)]
+        remove: bool,
+        /// Also count data whose id tells no age (written before ids carried a time)
+        #[arg(long)]
+        include_unknown_age: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -613,6 +627,17 @@ async fn run(cli: Cli) -> Result<()> {
         },
         Command::Gc(GcCommand::List { max }) => cmd_gc::list(&ctx, max).await,
         Command::Gc(GcCommand::Process { include_all }) => cmd_gc::process(&ctx, include_all).await,
+        Command::Gc(GcCommand::Orphans {
+            min_age,
+            remove,
+            include_unknown_age,
+        }) => {
+            let opts = cuttle_rgw::orphans::ScanOptions {
+                min_age: Duration::from_secs(min_age),
+                include_unknown_age,
+            };
+            cmd_gc::orphans(&ctx, &opts, remove).await
+        }
         Command::Object(cmd) => match cmd {
             ObjectCommand::Put { pool, name, file } => {
                 cmd_object::put(&ctx, &pool, &name, &file).await

@@ -472,6 +472,7 @@ impl IoCtx {
         keys: Vec<Bytes>,
         prefix: &[u8],
         after: &[u8],
+        end: &[u8],
         max: u32,
     ) -> Result<pb::OmapGetReply, ClientError> {
         self.cluster
@@ -483,6 +484,7 @@ impl IoCtx {
                     keys: keys.clone(),
                     prefix: Bytes::copy_from_slice(prefix),
                     after: Bytes::copy_from_slice(after),
+                    end: Bytes::copy_from_slice(end),
                     max,
                 };
                 async move { c.omap_get(req).await }
@@ -499,7 +501,7 @@ impl IoCtx {
         if keys.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let r = self.omap_call(object, keys, b"", b"", 0).await?;
+        let r = self.omap_call(object, keys, b"", b"", b"", 0).await?;
         Ok(r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect())
     }
 
@@ -511,8 +513,22 @@ impl IoCtx {
         after: &[u8],
         max: u32,
     ) -> Result<(Vec<(Bytes, Bytes)>, bool), ClientError> {
+        self.omap_list_before(object, prefix, after, b"", max).await
+    }
+
+    /// As [`IoCtx::omap_list`], but only keys strictly before `end` (empty: no bound).
+    /// OSDs from before this bound ignore it, so callers that rely on it also stop at
+    /// the first key at or past `end` themselves.
+    pub async fn omap_list_before(
+        &self,
+        object: &str,
+        prefix: &[u8],
+        after: &[u8],
+        end: &[u8],
+        max: u32,
+    ) -> Result<(Vec<(Bytes, Bytes)>, bool), ClientError> {
         let r = self
-            .omap_call(object, Vec::new(), prefix, after, max.max(1))
+            .omap_call(object, Vec::new(), prefix, after, end, max.max(1))
             .await?;
         Ok((
             r.entries.into_iter().map(|kv| (kv.key, kv.value)).collect(),

@@ -415,6 +415,7 @@ impl ObjectStore for MemStore {
         name: &'a str,
         prefix: &'a [u8],
         after: Option<&'a [u8]>,
+        end: Option<&'a [u8]>,
         max: usize,
     ) -> BoxFuture<'a, StoreResult<Page<(Bytes, Bytes)>>> {
         Box::pin(async move {
@@ -424,6 +425,7 @@ impl ObjectStore for MemStore {
                     .iter()
                     .filter(|(k, _)| k.starts_with(prefix))
                     .filter(|(k, _)| after.is_none_or(|a| k.as_ref() > a))
+                    .take_while(|(k, _)| end.is_none_or(|e| k.as_ref() < e))
                     .take(max.saturating_add(1))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();

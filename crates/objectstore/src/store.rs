@@ -91,13 +91,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, StoreResult<BTreeMap<Bytes, Bytes>>>;
 
     /// Omap entries whose key starts with `prefix`, in key order, strictly after
-    /// `after` when given.
+    /// `after` and strictly before `end` when given.
     fn omap_list<'a>(
         &'a self,
         coll: &'a CollectionId,
         name: &'a str,
         prefix: &'a [u8],
         after: Option<&'a [u8]>,
+        end: Option<&'a [u8]>,
         max: usize,
     ) -> BoxFuture<'a, StoreResult<Page<(Bytes, Bytes)>>>;
 

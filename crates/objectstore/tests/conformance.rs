@@ -206,22 +206,42 @@ async fn attrs_omap_kv(s: &dyn ObjectStore) {
     assert_eq!(attrs, BTreeMap::from([("b".to_string(), b(b"2"))]));
     let got = s.omap_get(&c, "o", &[b(b"k1"), b(b"zz")]).await.unwrap();
     assert_eq!(got, BTreeMap::from([(b(b"k1"), b(b"v1"))]));
-    let page = s.omap_list(&c, "o", b"p/", None, 2).await.unwrap();
+    let page = s.omap_list(&c, "o", b"p/", None, None, 2).await.unwrap();
     assert_eq!(
         page.items,
         vec![(b(b"p/a"), b(b"pa")), (b(b"p/b"), b(b"pb"))]
     );
     assert!(page.more);
-    let page = s.omap_list(&c, "o", b"p/", Some(b"p/b"), 2).await.unwrap();
+    let page = s
+        .omap_list(&c, "o", b"p/", Some(b"p/b"), None, 2)
+        .await
+        .unwrap();
     assert_eq!(page.items, vec![(b(b"p/c"), b(b"pc"))]);
     assert!(!page.more);
+    // An end bound stops the listing before it (exclusive), and a page that ends there
+    // has no more.
+    let page = s
+        .omap_list(&c, "o", b"", Some(b"k1"), Some(b"p/b"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items,
+        vec![(b(b"k2"), b(b"v2")), (b(b"p/a"), b(b"pa"))]
+    );
+    assert!(!page.more);
+    let page = s
+        .omap_list(&c, "o", b"p/", None, Some(b"p/c"), 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![(b(b"p/a"), b(b"pa"))]);
+    assert!(page.more);
     apply(s, |t| {
         t.omap_remove(&c, "o", vec![b(b"k1")])
             .omap_remove_range(&c, "o", b(b"p/a"), b(b"p/c"));
     })
     .await
     .unwrap();
-    let all = s.omap_list(&c, "o", b"", None, 100).await.unwrap();
+    let all = s.omap_list(&c, "o", b"", None, None, 100).await.unwrap();
     assert_eq!(all.items, vec![(b(b"k2"), b(b"v2")), (b(b"p/c"), b(b"pc"))]);
     apply(s, |t| {
         t.omap_clear(&c, "o");
@@ -229,7 +249,7 @@ async fn attrs_omap_kv(s: &dyn ObjectStore) {
     .await
     .unwrap();
     assert!(
-        s.omap_list(&c, "o", b"", None, 100)
+        s.omap_list(&c, "o", b"", None, None, 100)
             .await
             .unwrap()
             .items
@@ -306,7 +326,7 @@ async fn clone_and_remove(s: &dyn ObjectStore) {
     })
     .await
     .unwrap();
-    let o = s.omap_list(&c, "dst2", b"", None, 10).await.unwrap();
+    let o = s.omap_list(&c, "dst2", b"", None, None, 10).await.unwrap();
     assert_eq!(o.items, vec![(b(b"k"), b(b"w")), (b(b"new"), b(b"1"))]);
     let missing = apply(s, |t| {
         t.clone_object(&c, "nope", "x");
@@ -330,7 +350,7 @@ async fn clone_and_remove(s: &dyn ObjectStore) {
     .unwrap();
     assert!(s.get_attrs(&c, "src").await.unwrap().is_empty());
     assert!(
-        s.omap_list(&c, "src", b"", None, 10)
+        s.omap_list(&c, "src", b"", None, None, 10)
             .await
             .unwrap()
             .items

@@ -91,7 +91,10 @@ async fn snapshot(s: &dyn ObjectStore) -> Vec<String> {
                         crc32c::crc32c(&data),
                         crc32c::crc32c(&mid),
                         s.get_attrs(&c, n).await.unwrap(),
-                        s.omap_list(&c, n, b"", None, 100).await.unwrap().items,
+                        s.omap_list(&c, n, b"", None, None, 100)
+                            .await
+                            .unwrap()
+                            .items,
                     ));
                 }
             }

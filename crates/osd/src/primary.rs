@@ -488,8 +488,9 @@ impl Osd {
             req.max.min(10_000)
         } as usize;
         let after = (!req.after.is_empty()).then_some(&req.after[..]);
+        let end = (!req.end.is_empty()).then_some(&req.end[..]);
         let page = store
-            .omap_list(&coll, &req.object, &req.prefix, after, max)
+            .omap_list(&coll, &req.object, &req.prefix, after, end, max)
             .await
             .map_err(map_err)?;
         Ok((page.items, page.more))

@@ -362,7 +362,7 @@ impl ShardStore {
             loop {
                 let page = self
                     .store
-                    .omap_list(coll, object, b"", after.as_deref(), 1000)
+                    .omap_list(coll, object, b"", after.as_deref(), None, 1000)
                     .await?;
                 omap.extend(page.items.iter().cloned());
                 if !page.more {

@@ -120,6 +120,11 @@ pub struct RgwConfig {
     /// Stripe buffers in flight across the gateway, MiB (bounds memory).
     #[serde(default = "default_budget")]
     pub buffer_budget_mib: u64,
+    /// Objects up to this many bytes are stored inline beside their index entry (one
+    /// cluster write per PUT and one read per GET instead of two each); 0 turns it
+    /// off. Set 0 while gateways from before inline objects still serve the cluster.
+    #[serde(default = "default_inline_max")]
+    pub inline_max_bytes: u64,
     /// How long user, key, token and bucket records are cached, milliseconds.
     #[serde(default = "default_cache_ttl")]
     pub cache_ttl_ms: u64,
@@ -148,6 +153,14 @@ fn default_region() -> String {
 fn default_shards() -> u32 {
     16
 }
+/// Default of `inline_max_bytes`: up to 8 KiB an inline copy on a replicated index
+/// pool of size 3 takes no more than twice the space an EC 2+1 stripe takes (whose
+/// chunks are padded to 4 KiB blocks), and small objects are where the saved cluster
+/// operation matters.
+pub const INLINE_MAX_DEFAULT: u64 = 8 << 10;
+/// Largest `inline_max_bytes` accepted.
+pub const INLINE_MAX_LIMIT: u64 = 256 << 10;
+
 fn default_stripe() -> u64 {
     4 << 20
 }
@@ -159,6 +172,9 @@ fn default_prefetch() -> usize {
 }
 fn default_budget() -> u64 {
     160
+}
+fn default_inline_max() -> u64 {
+    INLINE_MAX_DEFAULT
 }
 fn default_cache_ttl() -> u64 {
     2000
@@ -206,6 +222,12 @@ impl RgwConfig {
             return bad(format!(
                 "buffer_budget_mib {} must hold at least 4 stripes of {} bytes",
                 self.buffer_budget_mib, self.stripe_size
+            ));
+        }
+        if self.inline_max_bytes > INLINE_MAX_LIMIT {
+            return bad(format!(
+                "inline_max_bytes {} is over {INLINE_MAX_LIMIT} (index shards hold inline data)",
+                self.inline_max_bytes
             ));
         }
         if !self.auth.keypair && !self.auth.tokens {

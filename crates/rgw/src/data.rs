@@ -7,18 +7,23 @@
 //! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Every stripe
 //! buffer in flight, in either direction, holds permits of one gateway-wide byte
 //! budget, so memory stays bounded whatever the object sizes and request counts.
+//!
+//! A body whose declared length is at most the caller's inline limit is not written
+//! here at all: it is hashed the same way and handed back ([`Written::inline`]) to be
+//! stored beside its index entry (`crate::index`).
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use cuttle_client::IoCtx;
+use futures::future::Either;
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::checksum::{Alg, Digests, Hashers};
 use crate::error::RgwError;
-use crate::records::Segment;
+use crate::records::{IndexEntry, Segment};
 
 /// Budget unit: 1 KiB.
 const UNIT: u64 = 1024;
@@ -51,10 +56,12 @@ pub enum WriteError {
 /// A stored body.
 #[derive(Debug, Clone)]
 pub struct Written {
-    /// Where it is.
+    /// Where it is (for an inline body: its instance and size, stripe size 0).
     pub segment: Segment,
     /// Its digests.
     pub digests: Digests,
+    /// The bytes of a body small enough to be kept inline; nothing was written then.
+    pub inline: Option<Bytes>,
 }
 
 /// Tuning of the data path.
@@ -68,6 +75,8 @@ pub struct DataTuning {
     pub get_prefetch: usize,
     /// Bytes of stripe buffers in flight, gateway-wide.
     pub budget_bytes: u64,
+    /// Largest object body kept inline beside its index entry (0: none).
+    pub inline_max: u64,
 }
 
 /// Object data.
@@ -100,6 +109,8 @@ impl DataStore {
 
     /// Stores a body as instance `instance`: hashes (MD5 plus `alg`) in the same pass,
     /// writes stripes in parallel. On any failure the stripes written are removed.
+    /// With `may_inline`, a body declared to be 1 to `inline_max` bytes long is only
+    /// hashed and returned.
     pub async fn write_stream<S>(
         &self,
         instance: String,
@@ -107,11 +118,19 @@ impl DataStore {
         alg: Option<Alg>,
         expected_len: Option<u64>,
         limit: u64,
+        may_inline: bool,
     ) -> Result<Written, WriteError>
     where
         S: Stream<Item = Result<Bytes, s3s::StdError>> + Send + Unpin + 'static,
     {
-        let stripe = self.tuning.stripe;
+        let inline_max = if may_inline {
+            self.tuning.inline_max
+        } else {
+            0
+        };
+        let inline = expected_len.filter(|&l| l > 0 && l <= inline_max);
+        // An inline body is one "stripe" of its whole length, kept instead of written.
+        let stripe = inline.unwrap_or(self.tuning.stripe);
         let (tx, mut rx) = mpsc::channel::<(u64, Bytes, OwnedSemaphorePermit)>(1);
         let budget = self.budget.clone();
         let handle = tokio::runtime::Handle::current();
@@ -121,7 +140,12 @@ impl DataStore {
         let mut writes: JoinSet<Result<(), RgwError>> = JoinSet::new();
         let mut sent = 0u64;
         let mut failure: Option<WriteError> = None;
+        let mut kept: Option<(Bytes, OwnedSemaphorePermit)> = None;
         while let Some((n, data, permit)) = rx.recv().await {
+            if inline.is_some() {
+                kept = Some((data, permit));
+                continue;
+            }
             sent = sent.max(n + 1);
             while writes.len() >= self.tuning.put_parallel.max(1) {
                 if let Some(Ok(Err(e))) = writes.join_next().await {
@@ -151,16 +175,17 @@ impl DataStore {
                     segment: Segment {
                         i: instance.clone(),
                         s: size,
-                        ss: stripe,
+                        ss: if inline.is_some() { 0 } else { stripe },
                     },
                     digests,
+                    inline: inline.map(|_| kept.map(|(data, _)| data).unwrap_or_default()),
                 }),
                 Some(f) => Err(f),
             },
             Ok(Err(e)) => Err(failure.unwrap_or(e)),
             Err(e) => Err(WriteError::Body(format!("ingest thread: {e}"))),
         };
-        if result.is_err() {
+        if result.is_err() && inline.is_none() {
             let seg = Segment {
                 i: instance,
                 s: sent * stripe,
@@ -225,6 +250,36 @@ impl DataStore {
                 }
             })
             .buffered(prefetch)
+    }
+
+    /// Bytes `[start, end)` of object `e`, as a stream: from its stripes, or from the
+    /// inline bytes read with the entry.
+    pub fn read_object(
+        &self,
+        e: &IndexEntry,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, RgwError>> + Send + 'static {
+        if !e.inline {
+            return Either::Left(self.read_range(&e.data, start, end));
+        }
+        let what = e.data.first().map_or("inline object", |s| s.i.as_str());
+        let piece = match &e.body {
+            Some(body) if end <= body.len() as u64 && start <= end => {
+                Ok(body.slice(start as usize..end as usize))
+            }
+            Some(body) => Err(RgwError::Corrupt {
+                what: what.to_string(),
+                reason: format!("inline data has {} bytes, {end} needed", body.len()),
+            }),
+            None => Err(RgwError::Corrupt {
+                what: what.to_string(),
+                reason: "inline data missing beside its index entry".into(),
+            }),
+        };
+        Either::Right(futures::stream::iter(
+            (start < end || piece.is_err()).then_some(piece),
+        ))
     }
 
     /// Reads `[start, end)` into one buffer (small copies only).

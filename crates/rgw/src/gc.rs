@@ -28,7 +28,8 @@ pub const GC_SHARDS: u32 = 8;
 /// Entries read from a shard per step.
 const PAGE: u32 = 100;
 
-fn shard_object(shard: u32) -> String {
+/// The omap object of queue shard `shard`.
+pub(crate) fn shard_object(shard: u32) -> String {
     format!("gc.{shard}")
 }
 

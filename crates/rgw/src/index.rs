@@ -7,6 +7,10 @@
 //! depends on the page size and the shard count, never on the bucket's size. Common
 //! prefixes are skipped in every shard with one seek past `prefix + 0xFF` (a byte that
 //! never occurs in UTF-8 keys) instead of reading the keys under them.
+//!
+//! The bytes of inline objects live in the same shard object under `0xFF + key`
+//! ([`inline_key`]): written in the same omap operation as their entry, read in the
+//! same omap read, and never seen by listings (which end every shard before `0xFF`).
 
 use std::collections::VecDeque;
 
@@ -78,6 +82,28 @@ fn past(p: &str) -> Vec<u8> {
     v
 }
 
+/// First byte of the omap keys that hold inline data (never the first byte of UTF-8).
+const INLINE_MARK: u8 = 0xFF;
+
+/// Where the bytes of the inline object `key` are kept in its shard object.
+pub fn inline_key(key: &str) -> Bytes {
+    let mut v = Vec::with_capacity(1 + key.len());
+    v.push(INLINE_MARK);
+    v.extend_from_slice(key.as_bytes());
+    Bytes::from(v)
+}
+
+/// Whether an omap key of a shard object is an object key (not inline data).
+fn is_entry_key(k: &[u8]) -> bool {
+    k.first() != Some(&INLINE_MARK)
+}
+
+/// Whether the stored entry `raw` says its data is inline (an unreadable entry counts as
+/// inline, so whatever replaces it also removes any bytes beside it).
+fn stored_inline(key: &str, raw: &Bytes) -> bool {
+    records::decode::<IndexEntry>(key, raw).map_or(true, |e| e.inline)
+}
+
 #[derive(Debug)]
 struct Cursor {
     object: String,
@@ -128,24 +154,37 @@ impl BucketIndex {
         key: &str,
     ) -> RgwResult<Option<(IndexEntry, Bytes)>> {
         let k = Bytes::copy_from_slice(key.as_bytes());
+        let data_key = inline_key(key);
         let got = match self
             .io
-            .omap_get(&Self::shard_object(b, key), vec![k.clone()])
+            .omap_get(
+                &Self::shard_object(b, key),
+                vec![k.clone(), data_key.clone()],
+            )
             .await
         {
             Ok(m) => m,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        match got.get(&k) {
-            Some(v) => Ok(Some((records::decode(key, v)?, v.clone()))),
-            None => Ok(None),
+        let Some(raw) = got.get(&k) else {
+            return Ok(None);
+        };
+        let mut entry: IndexEntry = records::decode(key, raw)?;
+        if entry.inline {
+            entry.body = got.get(&data_key).cloned();
         }
+        Ok(Some((entry, raw.clone())))
     }
 
     /// Replaces the entry of `key` — or removes it, when `new` is `None` — only if it
     /// still is `expected` (its stored bytes; `None`: no entry). `Ok(false)` when
     /// another change came first; nothing was changed then.
+    ///
+    /// Inline bytes go with their entry in the same operation: a new inline entry that
+    /// carries its `body` writes it; one without (an ACL change of an inline object)
+    /// keeps the bytes stored; an entry that is not inline, or no entry, removes the
+    /// bytes the replaced entry had.
     pub async fn swap(
         &self,
         b: &BucketRecord,
@@ -154,18 +193,38 @@ impl BucketIndex {
         new: Option<&IndexEntry>,
     ) -> RgwResult<bool> {
         let k = Bytes::copy_from_slice(key.as_bytes());
-        let change = match new {
-            Some(e) => pb::object_op::Op::OmapSet(pb::OmapSet {
-                entries: vec![pb::KeyValue {
+        let mut set = Vec::new();
+        let mut rm = Vec::new();
+        match new {
+            Some(e) => {
+                set.push(pb::KeyValue {
                     key: k.clone(),
-                    value: records::encode(e),
-                }],
-            }),
-            None => pb::object_op::Op::OmapRm(pb::OmapKeys {
-                keys: vec![k.clone()],
-            }),
-        };
-        let ops = vec![omap_cmp(k, expected), pb::ObjectOp { op: Some(change) }];
+                    value: e.encode(),
+                });
+                if let (true, Some(body)) = (e.inline, &e.body) {
+                    set.push(pb::KeyValue {
+                        key: inline_key(key),
+                        value: body.clone(),
+                    });
+                }
+            }
+            None => rm.push(k.clone()),
+        }
+        let drops_inline = !new.is_some_and(|e| e.inline);
+        if drops_inline && expected.as_ref().is_some_and(|raw| stored_inline(key, raw)) {
+            rm.push(inline_key(key));
+        }
+        let mut ops = vec![omap_cmp(k, expected)];
+        if !set.is_empty() {
+            ops.push(pb::ObjectOp {
+                op: Some(pb::object_op::Op::OmapSet(pb::OmapSet { entries: set })),
+            });
+        }
+        if !rm.is_empty() {
+            ops.push(pb::ObjectOp {
+                op: Some(pb::object_op::Op::OmapRm(pb::OmapKeys { keys: rm })),
+            });
+        }
         match self.io.mutate(&Self::shard_object(b, key), ops).await {
             Ok(_) => Ok(true),
             Err(e) if is_compare_failed(&e) => Ok(false),
@@ -187,7 +246,7 @@ impl BucketIndex {
             by_shard
                 .entry(Self::shard_object(b, key))
                 .or_default()
-                .push((Bytes::copy_from_slice(key.as_bytes()), records::encode(e)));
+                .push((Bytes::copy_from_slice(key.as_bytes()), e.encode()));
         }
         try_join_all(
             by_shard
@@ -201,8 +260,12 @@ impl BucketIndex {
     /// Whether the bucket has no objects.
     pub async fn is_empty(&self, b: &BucketRecord) -> RgwResult<bool> {
         let checks = Self::shard_objects(b).into_iter().map(|o| async move {
-            match self.io.omap_list(&o, b"", b"", 1).await {
-                Ok((entries, _)) => Ok(entries.is_empty()),
+            match self
+                .io
+                .omap_list_before(&o, b"", b"", &[INLINE_MARK], 1)
+                .await
+            {
+                Ok((entries, _)) => Ok(!entries.iter().any(|(k, _)| is_entry_key(k))),
                 Err(e) if is_not_found(&e) => Ok(true),
                 Err(e) => Err(RgwError::Cluster(e)),
             }
@@ -222,15 +285,27 @@ impl BucketIndex {
         if !c.buf.is_empty() || c.exhausted {
             return Ok(());
         }
-        let (entries, more) = match self
+        let (mut entries, mut more) = match self
             .io
-            .omap_list(&c.object, prefix.as_bytes(), &c.after, c.batch)
+            .omap_list_before(
+                &c.object,
+                prefix.as_bytes(),
+                &c.after,
+                &[INLINE_MARK],
+                c.batch,
+            )
             .await
         {
             Ok(r) => r,
             Err(e) if is_not_found(&e) => (Vec::new(), false),
             Err(e) => return Err(e.into()),
         };
+        // Inline data ends the shard's entries (an OSD from before the end bound
+        // returns it anyway).
+        if let Some(at) = entries.iter().position(|(k, _)| !is_entry_key(k)) {
+            entries.truncate(at);
+            more = false;
+        }
         if let Some((k, _)) = entries.last() {
             c.after = k.to_vec();
         }
@@ -331,6 +406,18 @@ mod tests {
         assert_eq!(common_prefix("abc", "", Some("")), None);
         assert_eq!(common_prefix("x--y--z", "x", Some("--")), Some("x--"));
         assert_eq!(common_prefix("dir//a", "dir/", Some("/")), Some("dir//"));
+    }
+
+    #[test]
+    fn inline_keys_sort_after_every_object_key_and_are_told_apart() {
+        for key in ["", "a", "\u{10FFFF}\u{10FFFF}", "zzz/\u{FFFF}"] {
+            let k = inline_key(key);
+            assert!(!is_entry_key(&k), "{key:?}");
+            assert!(is_entry_key(key.as_bytes()), "{key:?}");
+            assert!(k.as_ref() > past("\u{10FFFF}").as_slice());
+            assert!(k.as_ref() > "\u{10FFFF}\u{10FFFF}\u{10FFFF}".as_bytes());
+        }
+        assert_eq!(inline_key("ab").as_ref(), b"\xFFab");
     }
 
     #[test]

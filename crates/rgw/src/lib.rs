@@ -43,6 +43,7 @@ pub mod index;
 pub mod meta;
 pub mod metrics;
 pub mod names;
+pub mod orphans;
 pub mod pools;
 pub mod records;
 pub mod s3;

@@ -8,7 +8,10 @@
 //! - secret key: 40 characters of `A-Z a-z 0-9` when generated; given secrets 8–128
 //!   printable ASCII characters without spaces;
 //! - token: `ctk` + 61 characters of `A-Z a-z 0-9` (64 in all, ~360 bits of entropy),
-//!   stored only as its SHA-256.
+//!   stored only as its SHA-256;
+//! - bucket, upload and object instance ids: 32 lower-case hex digits of a UUIDv7, so
+//!   an id tells when it was made ([`instance_id_time_ms`]; ids made before were
+//!   UUIDv4 and tell nothing).
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -123,9 +126,38 @@ pub fn new_request_id() -> String {
     random_from(b"0123456789ABCDEF", 16)
 }
 
-/// A unique id for buckets, uploads and object instances (32 hex digits).
+/// Length of an id made by [`new_instance_id`].
+pub const INSTANCE_ID_LEN: usize = 32;
+
+/// A unique id for buckets, uploads and object instances: a UUIDv7 as 32 lower-case
+/// hex digits. Its first 48 bits are the creation time (unix milliseconds), so ids of
+/// one bucket sort by age and [`instance_id_time_ms`] can tell how old data is.
 pub fn new_instance_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Whether `s` has the shape of an id made by [`new_instance_id`] (of either UUID
+/// version): 32 lower-case hex digits.
+pub fn is_instance_id(s: &str) -> bool {
+    s.len() == INSTANCE_ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// When the id `id` was made (unix milliseconds), if it is a UUIDv7 in the shape of
+/// [`new_instance_id`]; `None` for the UUIDv4 ids made before, and for anything else.
+pub fn instance_id_time_ms(id: &str) -> Option<u64> {
+    if !is_instance_id(id) {
+        return None;
+    }
+    let u = uuid::Uuid::try_parse(id).ok()?;
+    if u.get_version() != Some(uuid::Version::SortRand) || u.get_variant() != uuid::Variant::RFC4122
+    {
+        return None;
+    }
+    let (secs, nanos) = u.get_timestamp()?.to_unix();
+    Some(
+        secs.saturating_mul(1000)
+            .saturating_add(u64::from(nanos / 1_000_000)),
+    )
 }
 
 #[cfg(test)]
@@ -163,6 +195,46 @@ mod tests {
         assert!(validate_access_key(&t).is_err());
         assert_eq!(token_hash(&t).len(), 64);
         assert_ne!(new_token(), t);
+    }
+
+    #[test]
+    fn instance_ids_are_v7_and_tell_their_time() {
+        let before = crate::records::now_ms();
+        let id = new_instance_id();
+        let after = crate::records::now_ms();
+        assert!(is_instance_id(&id), "{id}");
+        let t = instance_id_time_ms(&id);
+        assert!(
+            t.is_some_and(|t| (before..=after).contains(&t)),
+            "{t:?} not in {before}..={after}"
+        );
+        // Made later: sorts after (the millisecond timestamp comes first).
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(new_instance_id() > id);
+    }
+
+    #[test]
+    fn only_v7_ids_have_a_time() {
+        // A UUIDv7 of 2020-09-13T12:26:40Z (1_600_000_000_000 ms = 0x0174876e8000).
+        assert_eq!(
+            instance_id_time_ms("0174876e800070008000000000000000"),
+            Some(1_600_000_000_000)
+        );
+        // The UUIDv4 ids made before this change.
+        let v4 = uuid::Uuid::new_v4().simple().to_string();
+        assert!(is_instance_id(&v4));
+        assert_eq!(instance_id_time_ms(&v4), None);
+        for bad in [
+            "",
+            "0174876e8000700080000000000000",       // short
+            "0174876e800070008000000000000000a",    // long
+            "0174876E800070008000000000000000",     // upper case
+            "0174876e-8000-7000-8000-000000000000", // hyphenated
+            "0174876e8000700080000000000000zz",     // not hex
+            "0174876e800070000000000000000000",     // v7 bits, but not the RFC variant
+        ] {
+            assert_eq!(instance_id_time_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

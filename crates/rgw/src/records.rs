@@ -16,12 +16,21 @@
 //!                            omap  "id" -> bucket id (guards ACL changes: omap_cmp)
 //! .rgw.index (replicated)
 //!   <bucket id>.<shard>      omap  object key -> IndexEntry     (shard = crc32c(key) % n)
+//!                                  0xFF object key -> the bytes of an inline object
+//!                                  (0xFF never starts a UTF-8 key, so these sort after
+//!                                  every entry and listings stop before them)
 //!   <bucket id>.mpu          omap  key \0 upload id -> UploadRecord
 //!   <bucket id>.mpu.<upload> omap  part number (5 digits) -> PartRecord
 //!   gc.<shard>               omap  <due ms>.<instance> -> GcRecord  (crate::gc)
 //! .rgw.data (erasure-coded)
 //!   <instance>.<stripe>      data  stripe `stripe` of an object or part instance
 //! ```
+//!
+//! Small objects (up to the gateway's `inline_max_bytes`) are *inline*: their bytes are
+//! written beside their index entry in the same omap write and read with it in the same
+//! omap read, so a small PUT or GET is one cluster operation instead of two. Such an
+//! entry says `inline` and has format version 2, so a gateway from before inline
+//! objects refuses it instead of serving an empty body.
 //!
 //! An object's data never changes once written: a new PUT writes a new instance, then
 //! swaps the index entry, then queues the old instance's stripes for removal after the
@@ -42,6 +51,19 @@ use crate::error::{RgwError, RgwResult};
 /// Current record format.
 pub const VERSION: u32 = 1;
 
+/// Format of an index entry whose data is inline ([`IndexEntry::inline`]).
+pub const INLINE_ENTRY_VERSION: u32 = 2;
+
+/// The omap object of a bucket's unfinished multipart uploads.
+pub fn uploads_object(bucket_id: &str) -> String {
+    format!("{bucket_id}.mpu")
+}
+
+/// The omap object of one multipart upload's parts.
+pub fn parts_object(bucket_id: &str, upload: &str) -> String {
+    format!("{bucket_id}.mpu.{upload}")
+}
+
 /// Encodes a record.
 pub fn encode<T: Serialize>(r: &T) -> bytes::Bytes {
     // Serialising plain structs of strings and numbers cannot fail.
@@ -54,12 +76,13 @@ pub fn decode<T: DeserializeOwned + Versioned>(what: &str, data: &[u8]) -> RgwRe
         what: what.to_string(),
         reason: e.to_string(),
     })?;
-    if r.version() != VERSION {
+    if !(VERSION..=T::NEWEST).contains(&r.version()) {
         return Err(RgwError::Corrupt {
             what: what.to_string(),
             reason: format!(
-                "format version {} is not known (this gateway reads {VERSION})",
-                r.version()
+                "format version {} is not known (this gateway reads {VERSION}..={})",
+                r.version(),
+                T::NEWEST
             ),
         });
     }
@@ -68,6 +91,9 @@ pub fn decode<T: DeserializeOwned + Versioned>(what: &str, data: &[u8]) -> RgwRe
 
 /// A record with a format version.
 pub trait Versioned {
+    /// The newest format of this record this gateway reads.
+    const NEWEST: u32 = VERSION;
+
     /// The record's format version.
     fn version(&self) -> u32;
 }
@@ -275,6 +301,15 @@ pub struct IndexEntry {
     /// The object's ACL (absent: the owner has FULL_CONTROL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// The data's bytes are kept in the index shard beside this entry (see the module
+    /// doc); `data` then holds one segment of stripe size 0, which names no stripes
+    /// but keeps the instance id that tells one write from another.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
+    /// The inline bytes: read together with the entry, written together with it when
+    /// set, and never part of the entry's own record.
+    #[serde(skip)]
+    pub body: Option<bytes::Bytes>,
 }
 
 impl IndexEntry {
@@ -283,6 +318,21 @@ impl IndexEntry {
         self.acl
             .clone()
             .unwrap_or_else(|| Acl::private(&self.owner))
+    }
+
+    /// The entry as stored: in the format its content needs (version 2 only when its
+    /// data is inline, so other entries stay readable by older gateways).
+    pub fn encode(&self) -> bytes::Bytes {
+        let v = if self.inline {
+            INLINE_ENTRY_VERSION
+        } else {
+            VERSION
+        };
+        if self.v == v {
+            encode(self)
+        } else {
+            encode(&IndexEntry { v, ..self.clone() })
+        }
     }
 }
 
@@ -346,10 +396,17 @@ versioned!(
     TokenInfo,
     TokenRecord,
     BucketRecord,
-    IndexEntry,
     UploadRecord,
     PartRecord
 );
+
+impl Versioned for IndexEntry {
+    const NEWEST: u32 = INLINE_ENTRY_VERSION;
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
 
 /// Now, unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -383,6 +440,61 @@ mod tests {
             .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("format version 7")));
         assert!(decode::<KeyRecord>("key.x", b"{").is_err());
+    }
+
+    #[test]
+    fn inline_entries_are_version_2_and_never_carry_their_bytes_in_the_record() {
+        let plain = IndexEntry {
+            v: VERSION,
+            size: 3,
+            etag: "e".into(),
+            mtime_ms: 1,
+            owner: "alice_physics".into(),
+            content_type: None,
+            headers: BTreeMap::new(),
+            meta: BTreeMap::new(),
+            checksum: None,
+            data: vec![Segment {
+                i: "b.i".into(),
+                s: 3,
+                ss: 4 << 20,
+            }],
+            parts: Vec::new(),
+            part_checksums: Vec::new(),
+            acl: None,
+            inline: false,
+            body: None,
+        };
+        let raw = plain.encode();
+        assert!(!String::from_utf8_lossy(&raw).contains("inline"));
+        assert_eq!(decode::<IndexEntry>("k", &raw).ok(), Some(plain.clone()));
+
+        let inline = IndexEntry {
+            inline: true,
+            body: Some(bytes::Bytes::from_static(b"abc")),
+            data: vec![Segment {
+                ss: 0,
+                ..plain.data[0].clone()
+            }],
+            ..plain
+        };
+        let raw = inline.encode();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        assert!(
+            text.contains(r#""v":2"#) && text.contains(r#""inline":true"#),
+            "{text}"
+        );
+        assert!(!text.contains("abc"), "{text}");
+        let back = decode::<IndexEntry>("k", &raw).ok();
+        assert_eq!(
+            back.as_ref().map(|e| (e.v, e.inline, e.body.is_none())),
+            Some((2, true, true))
+        );
+        // Other records stay at version 1 only.
+        assert!(decode::<KeyRecord>("key.x", br#"{"v":2,"uid":"a","secret_key":"s"}"#).is_err());
+        assert!(
+            decode::<IndexEntry>("k", text.replace(r#""v":2"#, r#""v":3"#).as_bytes()).is_err()
+        );
     }
 
     #[test]

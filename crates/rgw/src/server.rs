@@ -173,6 +173,7 @@ impl Server {
                 put_parallel: config.put_parallel,
                 get_prefetch: config.get_prefetch,
                 budget_bytes: config.buffer_budget_mib << 20,
+                inline_max: config.inline_max_bytes,
             },
         );
         let gc = GcQueue::new(

@@ -367,7 +367,7 @@ impl ObjectStore for DiskStore {
             read::check_collection(&self.core, coll)?;
             let prefix = keys::onode_prefix(coll);
             let start = after.map(|a| keys::onode_key(coll, a));
-            let rows = read::scan(&self.core, prefix, start, max.saturating_add(1)).await?;
+            let rows = read::scan(&self.core, prefix, start, None, max.saturating_add(1)).await?;
             let names = rows
                 .into_iter()
                 .filter_map(|(k, _)| keys::parse_onode_key(&k).map(|(_, n)| n))
@@ -407,6 +407,7 @@ impl ObjectStore for DiskStore {
         name: &'a str,
         prefix: &'a [u8],
         after: Option<&'a [u8]>,
+        end: Option<&'a [u8]>,
         max: usize,
     ) -> BoxFuture<'a, StoreResult<Page<(Bytes, Bytes)>>> {
         Box::pin(async move {
@@ -414,7 +415,9 @@ impl ObjectStore for DiskStore {
             let base = keys::omap_prefix(o.nid);
             let full_prefix = keys::omap_key(o.nid, prefix);
             let start = after.map(|a| keys::omap_key(o.nid, a));
-            let rows = read::scan(&self.core, full_prefix, start, max.saturating_add(1)).await?;
+            let end = end.map(|e| keys::omap_key(o.nid, e));
+            let rows =
+                read::scan(&self.core, full_prefix, start, end, max.saturating_add(1)).await?;
             let items = rows
                 .into_iter()
                 .map(|(k, v)| (Bytes::copy_from_slice(&k[base.len()..]), Bytes::from(v)))
@@ -461,7 +464,7 @@ impl ObjectStore for DiskStore {
             let prefix = keys::kv_prefix(ns);
             let plen = prefix.len();
             let start = after.map(|a| keys::kv_key(ns, a));
-            let rows = read::scan(&self.core, prefix, start, max.saturating_add(1)).await?;
+            let rows = read::scan(&self.core, prefix, start, None, max.saturating_add(1)).await?;
             let items = rows
                 .into_iter()
                 .map(|(k, v)| (Bytes::copy_from_slice(&k[plen..]), Bytes::from(v)))

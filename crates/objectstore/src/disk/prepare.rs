@@ -698,7 +698,7 @@ impl Ctx<'_> {
         let mut rx = self.core.committed.subscribe();
         let _ = rx.wait_for(|&c| c >= target).await;
         let prefix = keys::omap_prefix(nid);
-        let rows = read::scan(self.core, prefix.clone(), None, usize::MAX).await?;
+        let rows = read::scan(self.core, prefix.clone(), None, None, usize::MAX).await?;
         let mut map: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
         for op in &self.kv {
             match op {

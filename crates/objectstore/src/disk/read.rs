@@ -105,6 +105,7 @@ pub(super) async fn scan(
     core: &Core,
     prefix: Vec<u8>,
     after: Option<Vec<u8>>,
+    end: Option<Vec<u8>>,
     max: usize,
 ) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
     let db = core.db.clone();
@@ -119,7 +120,7 @@ pub(super) async fn scan(
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
             };
-            if !k.starts_with(&prefix) {
+            if !k.starts_with(&prefix) || end.as_deref().is_some_and(|e| k >= e) {
                 break;
             }
             if after.as_deref() != Some(k) {

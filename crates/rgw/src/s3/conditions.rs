@@ -127,6 +127,8 @@ mod tests {
             parts: Vec::new(),
             part_checksums: Vec::new(),
             acl: None,
+            inline: false,
+            body: None,
         }
     }
 

@@ -45,14 +45,22 @@ impl Gateway {
         start: u64,
         end: u64,
         alg: Option<Alg>,
+        may_inline: bool,
     ) -> S3Result<Written> {
         let stream = self
             .data
-            .read_range(&src.data, start, end)
+            .read_object(src, start, end)
             .map(|r| r.map_err(|e| Box::new(e) as s3s::StdError));
         let instance = format!("{}.{}", b.id, crate::names::new_instance_id());
         self.data
-            .write_stream(instance, Box::pin(stream), alg, Some(end - start), MAX_PUT)
+            .write_stream(
+                instance,
+                Box::pin(stream),
+                alg,
+                Some(end - start),
+                MAX_PUT,
+                may_inline,
+            )
             .await
             .map_err(write_failed)
     }
@@ -139,7 +147,7 @@ impl Gateway {
                         .unwrap_or(Alg::Crc64Nvme),
                 ),
             };
-        let w = self.copy_data(&b, &src, 0, src.size, alg).await?;
+        let w = self.copy_data(&b, &src, 0, src.size, alg, true).await?;
         let checksum = w.digests.flex_b64().map(|(a, v)| StoredChecksum {
             alg: a.name().to_string(),
             value: v,
@@ -199,7 +207,7 @@ impl Gateway {
             .as_deref()
             .and_then(Alg::parse)
             .or_else(|| super::multipart::default_part_alg(&u));
-        let w = self.copy_data(&b, &src, start, end, alg).await?;
+        let w = self.copy_data(&b, &src, start, end, alg, false).await?;
         let etag = w.digests.etag();
         let checksum = w.digests.flex_b64().map(|(a, v)| StoredChecksum {
             alg: a.name().to_string(),

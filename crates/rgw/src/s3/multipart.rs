@@ -27,11 +27,11 @@ pub const MIN_PART: u64 = 5 << 20;
 pub const MAX_PART_NUMBER: i32 = 10_000;
 
 fn uploads_obj(b: &BucketRecord) -> String {
-    format!("{}.mpu", b.id)
+    records::uploads_object(&b.id)
 }
 
 fn parts_obj(b: &BucketRecord, upload: &str) -> String {
-    format!("{}.mpu.{upload}", b.id)
+    records::parts_object(&b.id, upload)
 }
 
 fn upload_key(key: &str, upload: &str) -> Bytes {
@@ -244,6 +244,7 @@ impl Gateway {
                 body,
                 req.input.content_length,
                 default_part_alg(&u),
+                false,
             )
             .await?;
         let etag = w.digests.etag();
@@ -387,6 +388,8 @@ impl Gateway {
             parts: chosen.iter().map(|r| r.data.s).collect(),
             part_checksums: part_checksums(checksum.as_ref(), &chosen),
             acl: u.acl.clone(),
+            inline: false,
+            body: None,
         };
         self.commit(&b, &i.key, &entry, cond).await?;
         let unused: Vec<_> = stored

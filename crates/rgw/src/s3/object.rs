@@ -162,7 +162,8 @@ fn content_length(l: Option<i64>) -> Option<u64> {
 impl Gateway {
     /// Streams a request body into a new instance of bucket `b`, verifying it. When the
     /// request names no checksum algorithm, `default` is computed (and stored) instead:
-    /// S3 gives every upload without a checksum a CRC64NVME one.
+    /// S3 gives every upload without a checksum a CRC64NVME one. With `may_inline`, a
+    /// small body is returned to be stored inline rather than written as a stripe.
     pub(super) async fn store_body<T>(
         &self,
         req: &S3Request<T>,
@@ -170,6 +171,7 @@ impl Gateway {
         body: Option<StreamingBlob>,
         len: Option<i64>,
         default: Option<Alg>,
+        may_inline: bool,
     ) -> S3Result<(Written, Option<StoredChecksum>)> {
         let mut wanted = Wanted::from_headers(&req.headers).map_err(wanted_err)?;
         if wanted.alg.is_none() {
@@ -188,7 +190,7 @@ impl Gateway {
         let instance = format!("{}.{}", b.id, names::new_instance_id());
         let w = self
             .data
-            .write_stream(instance, body, wanted.alg, len, MAX_PUT)
+            .write_stream(instance, body, wanted.alg, len, MAX_PUT, may_inline)
             .await
             .map_err(write_failed)?;
         match verify(req, &wanted, &w.digests) {
@@ -271,6 +273,8 @@ impl Gateway {
             parts: Vec::new(),
             part_checksums: Vec::new(),
             acl: how.acl,
+            inline: w.inline.is_some(),
+            body: w.inline.clone(),
         };
         if let Err(e) = self.commit(b, key, &entry, how.cond).await {
             self.data.delete(std::slice::from_ref(&w.segment)).await;
@@ -355,6 +359,7 @@ impl Gateway {
                 body,
                 req.input.content_length,
                 Some(Alg::Crc64Nvme),
+                true,
             )
             .await?;
         let entry = self
@@ -400,7 +405,7 @@ impl Gateway {
             i.part_number,
             i.checksum_mode.as_ref(),
         )?;
-        let stream = sync_wrapper::SyncStream::new(self.data.read_range(&e.data, p.start, p.end));
+        let stream = sync_wrapper::SyncStream::new(self.data.read_object(&e, p.start, p.end));
         let o = out(&e);
         let f = p.checksums;
         Ok(S3Response::new(GetObjectOutput {
