@@ -11,12 +11,17 @@
 //!   `prometheus-client`'s own histogram takes a mutex per observation), with the one
 //!   bucket layout every `*_duration_seconds` series shares ([`LATENCY_BUCKETS`]).
 //!
+//! - [`memory`]: the allocator trimmer every daemon runs (freed heap memory goes back to
+//!   the OS, so resident sizes fall back after a burst) and the resident-size reading.
+//!
 //! Metric names and meanings are listed in `docs/metrics.md`. Rules: `cuttle_` prefix,
 //! base units (`_seconds`, `_bytes`), `_total` for counters. A metrics failure (a bind
 //! error at start aside, which the daemon reports) never stops a daemon: encoding errors
 //! answer 500 and are logged.
 //!
 //! Must not depend on any Cuttle crate: daemons depend on it, not the reverse.
+
+pub mod memory;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -49,6 +49,8 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // Freed buffers go back to the OS, so the resident size falls after a burst.
+        cuttle_metrics::memory::start_trimmer();
         let stop = CancellationToken::new();
         let signals = {
             let stop = stop.clone();

@@ -60,6 +60,8 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // Freed buffers go back to the OS, so the resident size falls after a burst.
+        cuttle_metrics::memory::start_trimmer();
         let mon = cuttle_mon::start(config)
             .await
             .context("starting the monitor")?;

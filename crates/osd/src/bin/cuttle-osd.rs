@@ -48,6 +48,8 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // Freed buffers go back to the OS, so the resident size falls after a burst.
+        cuttle_metrics::memory::start_trimmer();
         let osd = cuttle_osd::start(config)
             .await
             .context("starting the OSD")?;

@@ -1,0 +1,157 @@
+//! Giving freed heap memory back to the operating system, and reading the daemon's
+//! resident size.
+//!
+//! glibc's allocator keeps what a burst of large buffers freed (stripe chunks, gRPC
+//! messages, decoded replies: megabytes each, allocated on many threads and so in many
+//! arenas) for reuse instead of returning it. After a benchmark an OSD's resident size
+//! stayed at its peak (324 MiB) with nothing using it; one `malloc_trim` took it to
+//! 46 MiB. [`spawn_trimmer`] makes that the steady state: every daemon trims every 30 s
+//! on a blocking thread. A trim releases only free pages, so it never changes what the
+//! program sees; what it costs is a walk over the arenas' free lists (under their locks)
+//! and the page faults of reusing released pages later. Measured on a 3-OSD cluster
+//! under 4 MiB writes: trimming every 5 s cost ~10% of the throughput, every 30 s
+//! nothing measurable, and idle OSDs fell from 263–294 MiB to ~30 MiB either way.
+//!
+//! The environment variable `CUTTLE_MALLOC_TRIM_SECS` sets another interval (`0` turns
+//! trimming off), like glibc's own `MALLOC_*` tunables. On other C libraries (no
+//! `malloc_trim`) the trimmer does nothing.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+/// How often daemons trim unless told otherwise.
+pub const DEFAULT_TRIM_INTERVAL: Duration = Duration::from_secs(30);
+/// The environment variable that sets the interval, whole seconds (`0`: off).
+pub const TRIM_INTERVAL_VAR: &str = "CUTTLE_MALLOC_TRIM_SECS";
+
+/// The trim interval a value of [`TRIM_INTERVAL_VAR`] asks for (`None`: off), or an
+/// error naming what is wrong with it.
+pub fn parse_trim_interval(value: &str) -> Result<Option<Duration>, String> {
+    match value.trim().parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(secs) => Ok(Some(Duration::from_secs(secs))),
+        Err(_) => Err(format!(
+            "{TRIM_INTERVAL_VAR}={value:?} is not a whole number of seconds"
+        )),
+    }
+}
+
+/// Starts the trimmer at the interval the environment asks for (the default when
+/// unset; a bad value is logged and the default used); `None` when turned off.
+pub fn start_trimmer() -> Option<JoinHandle<()>> {
+    let interval = match std::env::var(TRIM_INTERVAL_VAR) {
+        Err(_) => Some(DEFAULT_TRIM_INTERVAL),
+        Ok(v) => parse_trim_interval(&v).unwrap_or_else(|e| {
+            tracing::warn!("{e}; trimming every {}s", DEFAULT_TRIM_INTERVAL.as_secs());
+            Some(DEFAULT_TRIM_INTERVAL)
+        }),
+    };
+    interval.map(spawn_trimmer)
+}
+
+/// The process's resident memory, bytes (from `/proc/self/statm`; `None` where that
+/// cannot be read).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 on error, handled below.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+/// Returns the allocator's free pages to the operating system now; whether any were.
+pub fn trim_now() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only releases memory that is free; it takes the arenas'
+        // locks itself.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Trims every `interval` on the runtime's blocking pool, for as long as the runtime
+/// runs. Logs (at debug) what each trim gave back.
+pub fn spawn_trimmer(interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let trimmed = tokio::task::spawn_blocking(|| {
+                let before = resident_bytes();
+                let released = trim_now();
+                (before, released, resident_bytes())
+            })
+            .await;
+            if let Ok((Some(before), true, Some(after))) = trimmed
+                && before > after
+            {
+                tracing::debug!(
+                    released_mib = (before - after) >> 20,
+                    resident_mib = after >> 20,
+                    "returned freed heap memory to the OS"
+                );
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_intervals_parse_from_whole_seconds() {
+        assert_eq!(parse_trim_interval("0"), Ok(None));
+        assert_eq!(
+            parse_trim_interval(" 30 "),
+            Ok(Some(Duration::from_secs(30)))
+        );
+        for bad in ["", "-1", "2.5", "5s"] {
+            let e = parse_trim_interval(bad).err();
+            assert!(e.is_some_and(|e| e.contains(TRIM_INTERVAL_VAR)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resident_size_is_read() {
+        let rss = resident_bytes().expect("/proc/self/statm");
+        assert!(rss > 0 && rss < 1 << 40, "{rss}");
+    }
+
+    /// Memory freed on another thread (so in another arena), below the mmap threshold
+    /// and pinned by a live block above it, is kept by the allocator until a trim.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_trim_returns_memory_freed_in_another_arena() {
+        const BLOCK: usize = 64 << 10;
+        const BLOCKS: usize = 1600; // 100 MiB
+        let (freed_rss, pinned) = std::thread::spawn(|| {
+            let mut blocks: Vec<Vec<u8>> = (0..BLOCKS).map(|i| vec![i as u8 | 1; BLOCK]).collect();
+            let pinned = blocks.pop();
+            drop(blocks);
+            (resident_bytes().expect("rss"), pinned)
+        })
+        .join()
+        .expect("allocating thread");
+        assert!(trim_now(), "a trim released nothing");
+        let trimmed_rss = resident_bytes().expect("rss");
+        assert!(
+            freed_rss.saturating_sub(trimmed_rss) >= 50 << 20,
+            "resident {} MiB before the trim, {} MiB after",
+            freed_rss >> 20,
+            trimmed_rss >> 20
+        );
+        drop(pinned);
+    }
+}
