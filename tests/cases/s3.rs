@@ -76,6 +76,10 @@ async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], a
         .env("S3_ADMIN_SECRET_KEY", &admin.secret_key)
         .env("S3_SCRATCH", scratch.path())
         .env("HOME", scratch.path())
+        .env(
+            "S3_INLINE_MAX",
+            opts.inline_max_bytes.unwrap_or(0).to_string(),
+        )
         .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
@@ -94,10 +98,16 @@ async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], a
     );
 }
 
-/// The whole S3 suite against one gateway.
+/// The whole S3 suite against one gateway, small objects stored inline (the other
+/// suites run with the default, inlining off, so both paths serve every small object
+/// the suites write).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_suite_on_one_gateway() {
-    run_suite(1, &["-m", "not multi_gateway and not tls"]).await;
+    let opts = RgwOptions {
+        inline_max_bytes: Some(cuttle_rgw::config::INLINE_MAX_SUGGESTED),
+        ..RgwOptions::default()
+    };
+    run_suite_with(1, &opts, &[], &["-m", "not multi_gateway and not tls"]).await;
 }
 
 /// What one of two gateways changes, the other sees at once (`-m multi_gateway`).

@@ -66,6 +66,9 @@ pub struct LocalRgw {
     /// before metrics existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// The gateway's `inline_max_bytes` (none: its default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_max_bytes: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -81,6 +84,9 @@ pub struct RgwOptions {
     pub dns_suffix: Option<String>,
     /// Refuse tokens (keypair mode only).
     pub no_tokens: bool,
+    /// Store objects up to this size inline beside their index entry (`cuttle-rgw`'s
+    /// `inline_max_bytes`; none: the gateway's default).
+    pub inline_max_bytes: Option<u64>,
 }
 
 /// `DIR/rgw.toml`.
@@ -254,6 +260,7 @@ impl LocalCluster {
                     dns_suffix: opts.dns_suffix.clone(),
                     tokens: !opts.no_tokens,
                     metrics: Some(format!("127.0.0.1:{}", process::free_port()?)),
+                    inline_max_bytes: opts.inline_max_bytes,
                 },
             );
             added.push(name);
@@ -291,6 +298,8 @@ impl LocalCluster {
             secret: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             dns_suffix: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            inline_max_bytes: Option<u64>,
             monitors: &'a BTreeMap<String, String>,
             auth: Auth,
             bootstrap_admin: &'a S3Admin,
@@ -316,6 +325,7 @@ impl LocalCluster {
             tls: r.tls.as_ref().map(|(c, k)| Tls { cert: c, key: k }),
             metrics_addr: r.metrics.as_deref(),
             rpc_tls: layout.rpc_tls.as_ref(),
+            inline_max_bytes: r.inline_max_bytes,
         })
         .unwrap_or_default()
     }
