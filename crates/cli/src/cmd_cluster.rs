@@ -184,6 +184,8 @@ pub struct UpSizes {
     pub rgws: usize,
     /// TLS for gRPC and the gateways' S3 (a new cluster only).
     pub tls: bool,
+    /// `inline_max_bytes` of the gateways added.
+    pub rgw_inline_max: Option<u64>,
 }
 
 /// Runs `cuttle cluster up`.
@@ -194,6 +196,7 @@ pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
         osd_size,
         rgws,
         tls,
+        rgw_inline_max,
     } = sizes;
     let dir = absolute(dir)?;
     let spec = LocalSpec {
@@ -211,7 +214,13 @@ pub async fn up(ctx: &Ctx, dir: &Path, sizes: UpSizes) -> Result<()> {
         )
     })?;
     cluster
-        .ensure_rgws(rgws, &RgwOptions::default())
+        .ensure_rgws(
+            rgws,
+            &RgwOptions {
+                inline_max_bytes: rgw_inline_max,
+                ..RgwOptions::default()
+            },
+        )
         .map_err(|e| cluster_failed("adding S3 gateways", &e))?;
     let have = cluster.layout().monitors.len();
     let mut notes = Vec::new();

@@ -495,6 +495,11 @@ enum ClusterCommand {
         /// made in DIR/tls (a new cluster only; kept across restarts)
         #[arg(long)]
         tls: bool,
+        /// Gateways this command adds store objects up to this size inline beside
+        /// their index entry (`cuttle-rgw`'s `inline_max_bytes`, off by default; 8K
+        /// suggested: see docs/configuration.md before turning it on)
+        #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+        rgw_inline_max: Option<u64>,
     },
     /// Stop every daemon of the local cluster
     Down {
@@ -582,6 +587,7 @@ async fn run(cli: Cli) -> Result<()> {
                 osd_size,
                 rgws,
                 tls,
+                rgw_inline_max,
             } => {
                 let sizes = cmd_cluster::UpSizes {
                     mons: usize::from(mons),
@@ -589,6 +595,7 @@ async fn run(cli: Cli) -> Result<()> {
                     osd_size,
                     rgws: usize::from(rgws),
                     tls,
+                    rgw_inline_max,
                 };
                 cmd_cluster::up(&ctx, &dir, sizes).await
             }
@@ -826,14 +833,24 @@ mod tests {
             osd_size,
             rgws,
             tls,
+            rgw_inline_max,
         }) = parse(&["cluster", "up"]).unwrap().command
         else {
             panic!("not cluster up");
         };
         assert_eq!(
-            (dir, mons, osds, osd_size, rgws, tls),
-            (PathBuf::from("cluster"), 3, 3, 4 << 30, 1, false)
+            (dir, mons, osds, osd_size, rgws, tls, rgw_inline_max),
+            (PathBuf::from("cluster"), 3, 3, 4 << 30, 1, false, None)
         );
+        assert!(matches!(
+            parse(&["cluster", "up", "--rgw-inline-max", "8K"])
+                .unwrap()
+                .command,
+            Command::Cluster(ClusterCommand::Up {
+                rgw_inline_max: Some(8192),
+                ..
+            })
+        ));
         assert!(matches!(
             parse(&["cluster", "up", "--tls"]).unwrap().command,
             Command::Cluster(ClusterCommand::Up { tls: true, .. })
