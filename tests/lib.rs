@@ -81,6 +81,26 @@ where
     }
 }
 
+/// Runs `cuttle-store-tool` with `args` on the store of the OSD whose files are in
+/// `osd_dir` (the OSD must be stopped) and returns its standard output.
+pub fn store_tool(osd_dir: &std::path::Path, args: &[&str]) -> String {
+    let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
+    let out = std::process::Command::new(&tool)
+        .arg("--device")
+        .arg(osd_dir.join("block"))
+        .arg("--meta")
+        .arg(osd_dir.join("db"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", tool.display()));
+    assert!(
+        out.status.success(),
+        "store tool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;

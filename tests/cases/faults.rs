@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cuttle_client::Cluster;
-use cuttle_tests::{cluster, eventually, pattern};
+use cuttle_tests::{cluster, eventually, pattern, store_tool};
 use cuttle_types::OsdId;
 use tokio::sync::Mutex;
 
@@ -103,22 +103,8 @@ async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
     let name = format!("osd.{target}");
     c.stop(&name).unwrap();
     let dir = c.dir().join(&name);
-    let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
     let coll = format!("{}.{:x}s0", pg.pool.0, pg.seed);
-    let out = std::process::Command::new(&tool)
-        .args(["--device"])
-        .arg(dir.join("block"))
-        .arg("--meta")
-        .arg(dir.join("db"))
-        .args(["map", &coll, "victim"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "store tool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8(out.stdout).unwrap();
+    let line = store_tool(&dir, &["map", &coll, "victim"]);
     let device_off: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     {
         use std::io::{Seek, SeekFrom, Write};
@@ -137,6 +123,7 @@ async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
     assert!(got == data, "reconstructed bytes differ");
     // The damaged chunk is repaired in the background: once done, the OSD's store is
     // clean under a deep fsck.
+    let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
     eventually(60, "damaged chunk repaired", || {
         let c = &c;
         let (tool, dir, name) = (tool.clone(), dir.clone(), name.clone());
@@ -194,4 +181,67 @@ async fn omap_survives_a_primary_kill() {
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
+}
+
+/// An OSD that missed every write of an object whose omap is larger than a recovery
+/// page (a big bucket-index shard) gets all of it back, pushed in pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_omap_is_recovered_in_pages() {
+    use cuttle_osd::recovery::RECOVERY_OMAP_PAGE_BYTES;
+    let c = cluster(3).await;
+    let client = Cluster::connect(&c.conf()).await.unwrap();
+    let mon = c.client().unwrap();
+    let rep = client.pool("rep").await.unwrap();
+    let object = "big.index";
+    let (pg, members) = client.locate(rep.pool_id(), object).unwrap();
+    let behind = members.iter().flatten().last().copied().unwrap();
+    let name = format!("osd.{}", behind.0);
+    c.signal(&name, libc::SIGKILL).unwrap();
+    mon.set_osd_state(behind, cuttle_proto::OsdStateChange::Down)
+        .await
+        .unwrap();
+
+    // ~2.5 pages of entries, written while that OSD is down.
+    let value_len = 4096;
+    let batches = (RECOVERY_OMAP_PAGE_BYTES as usize * 5 / 2).div_ceil(512 * value_len);
+    let mut want = String::new();
+    for b in 0..batches {
+        let entries: Vec<(Bytes, Bytes)> = (0..512)
+            .map(|i| {
+                let value = pattern((b * 512 + i) as u64, value_len);
+                (Bytes::from(format!("key{b:03}{i:04}")), Bytes::from(value))
+            })
+            .collect();
+        for (k, v) in &entries {
+            want.push_str(&format!(
+                "{}\t{}\t{:08x}\n",
+                String::from_utf8_lossy(k),
+                v.len(),
+                crc32c::crc32c(v)
+            ));
+        }
+        rep.omap_set(object, entries).await.unwrap();
+    }
+
+    c.start(&name).unwrap();
+    healthy(&c, 180).await;
+    let primary = members.iter().flatten().next().copied().unwrap();
+    let log = c.log_tail(&format!("osd.{}", primary.0), 5000);
+    assert!(
+        log.contains("pushed a large omap in pages"),
+        "the primary did not page the push:\n{log}"
+    );
+    c.stop(&name).unwrap();
+    // `key  value length  crc32c` per entry, in key order.
+    let got = store_tool(
+        &c.dir().join(&name),
+        &["omap", &format!("{}.{:x}", pg.pool.0, pg.seed), object],
+    );
+    assert!(
+        got == want,
+        "{name} holds {} omap entries after recovery, {} were written",
+        got.lines().count(),
+        want.lines().count()
+    );
+    c.start(&name).unwrap();
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 use cuttle_client::{Cluster, IoCtx};
 use cuttle_proto as pb;
-use cuttle_tests::{cluster, eventually, pattern};
+use cuttle_tests::{cluster, eventually, pattern, store_tool};
 use cuttle_types::{OsdId, PgId, PoolId};
 
 /// Object size for a seed: 64 KiB to ~1.1 MiB, not block aligned.
@@ -79,25 +79,6 @@ async fn all_clean(c: &cuttle_cluster::TestCluster, secs: u64) -> pb::PgStatsRep
     .await
 }
 
-fn store_tool(dir: &Path, args: &[&str]) -> String {
-    let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
-    let out = std::process::Command::new(&tool)
-        .arg("--device")
-        .arg(dir.join("block"))
-        .arg("--meta")
-        .arg(dir.join("db"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "store tool {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Collections on a stopped OSD's disk belonging to `pools`.
 fn collections(dir: &Path, pools: &[PoolId]) -> Vec<String> {
     store_tool(dir, &["ls"])
         .lines()

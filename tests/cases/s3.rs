@@ -78,7 +78,9 @@ async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], a
         .env("HOME", scratch.path())
         .env(
             "S3_INLINE_MAX",
-            opts.inline_max_bytes.unwrap_or(0).to_string(),
+            opts.inline_max_bytes
+                .unwrap_or(cuttle_rgw::config::INLINE_MAX_DEFAULT)
+                .to_string(),
         )
         .envs(env.iter().copied())
         .output()
@@ -98,22 +100,22 @@ async fn run_suite_with(rgws: usize, opts: &RgwOptions, env: &[(&str, &Path)], a
     );
 }
 
-/// The whole S3 suite against one gateway, small objects stored inline (the other
-/// suites run with the default, inlining off, so both paths serve every small object
-/// the suites write).
+/// The whole S3 suite against one gateway (small objects stored inline, the default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_suite_on_one_gateway() {
-    let opts = RgwOptions {
-        inline_max_bytes: Some(cuttle_rgw::config::INLINE_MAX_SUGGESTED),
-        ..RgwOptions::default()
-    };
-    run_suite_with(1, &opts, &[], &["-m", "not multi_gateway and not tls"]).await;
+    run_suite(1, &["-m", "not multi_gateway and not tls"]).await;
 }
 
 /// What one of two gateways changes, the other sees at once (`-m multi_gateway`).
+/// These gateways store no object inline, so small objects also take the stripe path
+/// in the suites.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_suite_on_two_gateways() {
-    run_suite(2, &["-m", "multi_gateway"]).await;
+    let opts = RgwOptions {
+        inline_max_bytes: Some(0),
+        ..RgwOptions::default()
+    };
+    run_suite_with(2, &opts, &[], &["-m", "multi_gateway"]).await;
 }
 
 /// Runs `openssl` with `args` in `dir`, asserting that it succeeded.

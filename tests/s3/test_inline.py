@@ -6,8 +6,8 @@ stripe is written for them, and reads, ranges, copies, overwrites, ACL changes,
 deletes and listings behave as S3's.
 
 The suite's runner says in ``S3_INLINE_MAX`` what the gateways were configured with;
-the tests need inlining on (the one-gateway run turns it on, the others keep the
-default, off, so the same suite also covers small objects in stripes)."""
+the tests need inlining on (the default; the two-gateway run turns it off, so the
+suites also cover small objects in stripes)."""
 
 import hashlib
 import os

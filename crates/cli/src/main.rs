@@ -496,8 +496,7 @@ enum ClusterCommand {
         #[arg(long)]
         tls: bool,
         /// Gateways this command adds store objects up to this size inline beside
-        /// their index entry (`cuttle-rgw`'s `inline_max_bytes`, off by default; 8K
-        /// suggested: see docs/configuration.md before turning it on)
+        /// their index entry (`cuttle-rgw`'s `inline_max_bytes`; default 8K, 0: off)
         #[arg(long, value_name = "BYTES", value_parser = parse_size)]
         rgw_inline_max: Option<u64>,
     },

@@ -11,7 +11,7 @@ use crate::error::{OsdError, OsdResult};
 use crate::meta::{LogEntry, Version, version_of};
 use crate::osd::Osd;
 use crate::pg::{PgState, shard_collection};
-use crate::shard::{ShardState, ShardWrite};
+use crate::shard::{OmapWindow, ShardState, ShardWrite};
 
 /// Deadline of one sub-operation.
 pub const SUB_OP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +44,7 @@ fn to_request(id: PgId, st: &PgState, pos: usize, w: &ShardWrite) -> pb::SubWrit
         log: w.log.iter().map(Into::into).collect(),
         last_update: Some(w.last_update.into()),
         keep_last_update: w.keep_last_update,
+        incomplete: w.incomplete,
     }
 }
 
@@ -59,6 +60,7 @@ pub fn from_request(r: pb::SubWriteRequest) -> ShardWrite {
         log: r.log.iter().map(LogEntry::from).collect(),
         last_update: version_of(r.last_update.as_ref()),
         keep_last_update: r.keep_last_update,
+        incomplete: r.incomplete,
     }
 }
 
@@ -98,7 +100,7 @@ impl Osd {
         object: &str,
         offset: u64,
         len: u64,
-        full: bool,
+        full: Option<&OmapWindow>,
     ) -> OsdResult<ShardState> {
         if osd == self.id {
             return self
@@ -115,7 +117,9 @@ impl Osd {
             object: object.to_string(),
             offset,
             length: len,
-            full_state: full,
+            full_state: full.is_some(),
+            omap_after: full.and_then(|w| w.after.clone()).unwrap_or_default(),
+            omap_max_bytes: full.map_or(0, |w| w.max_bytes),
         };
         let r = match tokio::time::timeout(SUB_OP_TIMEOUT, c.sub_read(req)).await {
             Ok(Ok(r)) => r.into_inner(),
@@ -150,6 +154,7 @@ impl Osd {
                 })
                 .collect(),
             omap: r.omap.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            omap_more: r.omap_more,
         })
     }
 

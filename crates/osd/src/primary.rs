@@ -340,7 +340,7 @@ impl Osd {
         let mut last_err = None;
         for (pos, osd) in order {
             match self
-                .sub_read(pg.id, st, pos, osd, object, start, end - start, false)
+                .sub_read(pg.id, st, pos, osd, object, start, end - start, None)
                 .await
             {
                 Ok(s) if s.version == version => {
@@ -408,7 +408,7 @@ impl Osd {
                 let osd = members[&pos];
                 async move {
                     let got = self
-                        .sub_read(pg.id, st, pos, osd, object, r.offset, r.len, false)
+                        .sub_read(pg.id, st, pos, osd, object, r.offset, r.len, None)
                         .await;
                     (r, osd, got)
                 }

@@ -36,7 +36,7 @@ use crate::members::{log_only, write_full};
 use crate::meta::{LogEntry, Version, version_of};
 use crate::osd::Osd;
 use crate::pg::{Pg, PgState, PgStatus};
-use crate::shard::{ShardState, ShardWrite};
+use crate::shard::{OmapWindow, ShardState, ShardWrite};
 
 /// What a member must end up with for one object: a version, or deleted.
 pub type Target = Option<Version>;
@@ -53,6 +53,11 @@ struct MemberPlan {
 }
 
 /// Outcome of recovering one object.
+/// Omap bytes a recovery push carries at most (about: at least one entry): an object
+/// with a larger omap (a big bucket index shard) is pushed in pages, so neither side
+/// holds it whole and no message nears the gRPC limit.
+pub const RECOVERY_OMAP_PAGE_BYTES: u64 = 8 << 20;
+
 enum Recovered {
     /// The member now holds it (this many bytes moved).
     Done(u64),
@@ -300,8 +305,17 @@ impl Osd {
         }
         let others: Vec<(usize, OsdId)> =
             sources.iter().copied().filter(|(p, _)| *p != pos).collect();
+        let first_page = OmapWindow {
+            after: None,
+            max_bytes: RECOVERY_OMAP_PAGE_BYTES,
+        };
+        let first_page = &first_page;
         let reads = others.iter().map(|&(p, o)| async move {
-            (p, self.sub_read(pg.id, st, p, o, object, 0, 0, true).await)
+            (
+                p,
+                self.sub_read(pg.id, st, p, o, object, 0, 0, Some(first_page))
+                    .await,
+            )
         });
         let mut states: Vec<(usize, ShardState)> = Vec::new();
         let mut absent = 0usize;
@@ -319,10 +333,20 @@ impl Osd {
         }
         let w = match &st.pool.redundancy {
             Redundancy::Replicated { .. } => {
-                let Some((_, src)) = states.iter().max_by_key(|(_, s)| s.version) else {
+                let Some((src_pos, src)) = states.iter().max_by_key(|(_, s)| s.version) else {
                     tracing::error!(pg = %pg.id, object, "unfound: no replica is readable");
                     return Ok(Recovered::Unfound);
                 };
+                if src.omap_more {
+                    let source = others
+                        .iter()
+                        .copied()
+                        .find(|(p, _)| p == src_pos)
+                        .ok_or_else(|| OsdError::NoSuchObject(object.to_string()))?;
+                    return self
+                        .push_in_pages(pg, st, (pos, osd), object, source, src)
+                        .await;
+                }
                 push(
                     object,
                     src.data.clone(),
@@ -369,6 +393,70 @@ impl Osd {
             .sum();
         self.sub_write(pg.id, st, pos, osd, w).await?;
         Ok(Recovered::Done(bytes))
+    }
+
+    /// Pushes a replicated object whose omap is larger than a page to the member
+    /// `target` from the member `source`, `first` being the source's state with the
+    /// first page. The first push replaces the member's copy but records it at version
+    /// zero; the next pages add their entries; the last one records the real version.
+    /// The PG's read lock, which the caller holds, keeps client writes out meanwhile.
+    /// If recovery stops half-way, the member is left with a version-zero copy, which
+    /// peering, backfill and scrub all see as out of date, so it is pushed again from
+    /// the start.
+    async fn push_in_pages(
+        &self,
+        pg: &Pg,
+        st: &PgState,
+        (pos, osd): (usize, OsdId),
+        object: &str,
+        (src_pos, src_osd): (usize, OsdId),
+        first: &ShardState,
+    ) -> OsdResult<Recovered> {
+        let mut w = push(
+            object,
+            first.data.clone(),
+            first.object_size,
+            first.version,
+            &first.xattrs,
+            &first.omap,
+        );
+        w.incomplete = true;
+        self.sub_write(pg.id, st, pos, osd, w).await?;
+        let mut moved = first.data.len() as u64 + omap_bytes(&first.omap);
+        let mut after = first.omap.last().map(|(k, _)| k.clone());
+        loop {
+            let window = OmapWindow {
+                after: after.clone(),
+                max_bytes: RECOVERY_OMAP_PAGE_BYTES,
+            };
+            // One byte of data: only the omap page is wanted.
+            let page = self
+                .sub_read(pg.id, st, src_pos, src_osd, object, 0, 1, Some(&window))
+                .await?;
+            if page.version != first.version || (page.omap.is_empty() && page.omap_more) {
+                return Err(OsdError::Unrecoverable {
+                    object: object.to_string(),
+                    reason: format!("{src_osd}'s copy changed while it was being copied"),
+                });
+            }
+            let last = !page.omap_more;
+            moved += omap_bytes(&page.omap);
+            after = page.omap.last().map(|(k, _)| k.clone());
+            let w = ShardWrite {
+                object: object.to_string(),
+                version: first.version,
+                object_size: first.object_size,
+                ops: vec![omap_set(&page.omap)],
+                no_log: true,
+                incomplete: !last,
+                ..ShardWrite::default()
+            };
+            self.sub_write(pg.id, st, pos, osd, w).await?;
+            if last {
+                tracing::info!(pg = %pg.id, object, omap_bytes = moved, "pushed a large omap in pages");
+                return Ok(Recovered::Done(moved));
+            }
+        }
     }
 
     /// Rewrites damaged copies of `object` on the given members, in the background.
@@ -432,17 +520,7 @@ fn push(
         });
     }
     if !omap.is_empty() {
-        ops.push(pb::SubOp {
-            op: Some(pb::sub_op::Op::OmapSet(pb::OmapSet {
-                entries: omap
-                    .iter()
-                    .map(|(k, v)| pb::KeyValue {
-                        key: k.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-            })),
-        });
+        ops.push(omap_set(omap));
     }
     ShardWrite {
         object: object.to_string(),
@@ -453,6 +531,26 @@ fn push(
         no_log: true,
         ..ShardWrite::default()
     }
+}
+
+/// A sub-operation setting `omap`'s entries.
+fn omap_set(omap: &[(Bytes, Bytes)]) -> pb::SubOp {
+    pb::SubOp {
+        op: Some(pb::sub_op::Op::OmapSet(pb::OmapSet {
+            entries: omap
+                .iter()
+                .map(|(k, v)| pb::KeyValue {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        })),
+    }
+}
+
+/// Bytes of keys and values in `omap`.
+fn omap_bytes(omap: &[(Bytes, Bytes)]) -> u64 {
+    omap.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
 }
 
 /// Log entries a member lacks: all of them after a backfill, else those after `from`.

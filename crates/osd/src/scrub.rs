@@ -169,8 +169,7 @@ impl Osd {
             (
                 pos,
                 osd,
-                self.sub_read(pg.id, st, pos, osd, object, 0, 0, false)
-                    .await,
+                self.sub_read(pg.id, st, pos, osd, object, 0, 0, None).await,
             )
         });
         let mut findings = Vec::new();

@@ -17,6 +17,7 @@ use crate::meta;
 use crate::metrics::OpKind;
 use crate::osd::Osd;
 use crate::pg::{Pg, RETIRED};
+use crate::shard::OmapWindow;
 use crate::watch::{EventSender, WATCH_QUEUE, Watches};
 
 /// The OSD service.
@@ -265,10 +266,14 @@ impl OsdRpc for OsdService {
         self.timed(OpKind::SubRead, async move {
             let r = req.into_inner();
             let coll = self.member_collection(r.pg.as_ref(), r.shard)?;
+            let window = r.full_state.then(|| OmapWindow {
+                after: (!r.omap_after.is_empty()).then(|| r.omap_after.clone()),
+                max_bytes: r.omap_max_bytes,
+            });
             match self
                 .osd
                 .shards
-                .read(&coll, &r.object, r.offset, r.length, r.full_state)
+                .read(&coll, &r.object, r.offset, r.length, window.as_ref())
                 .await
             {
                 Ok(s) => Ok(Response::new(pb::SubReadReply {
@@ -281,6 +286,7 @@ impl OsdRpc for OsdService {
                         .map(|(k, v)| (Bytes::from(k.into_bytes()), v))),
                     omap: kv(s.omap),
                     corrupt: false,
+                    omap_more: s.omap_more,
                 })),
                 Err(OsdError::Store(StoreError::Checksum { .. })) => {
                     Ok(Response::new(pb::SubReadReply {

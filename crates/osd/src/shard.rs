@@ -39,6 +39,19 @@ pub struct ShardWrite {
     /// The member is being recovered: record the change without advancing its
     /// last_update.
     pub keep_last_update: bool,
+    /// A page of a recovery push that more pages follow: the object is recorded at
+    /// version zero (nothing takes it for complete) and last_update stays.
+    pub incomplete: bool,
+}
+
+/// Which omap entries a full-state read returns: those after `after`, until about
+/// `max_bytes` of keys and values (always at least one entry; 0: all of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OmapWindow {
+    /// Start strictly after this key.
+    pub after: Option<Bytes>,
+    /// Byte budget of the entries returned.
+    pub max_bytes: u64,
 }
 
 /// The state of one object shard, as recovery needs it.
@@ -52,8 +65,10 @@ pub struct ShardState {
     pub version: Version,
     /// User attributes (without the `u.` prefix).
     pub xattrs: BTreeMap<String, Bytes>,
-    /// Omap entries.
+    /// Omap entries (those of the window asked for).
     pub omap: Vec<(Bytes, Bytes)>,
+    /// More omap entries follow the window.
+    pub omap_more: bool,
 }
 
 /// A member's PG shards on the local store.
@@ -139,6 +154,11 @@ impl ShardStore {
         let stale_push = w.full_state
             && !w.object.is_empty()
             && matches!(self.object_meta(coll, &w.object).await, Ok((v, _, _)) if v > w.version);
+        let recorded_version = if w.incomplete {
+            Version::ZERO
+        } else {
+            w.version
+        };
         if !w.object.is_empty() && !stale_push {
             let obj = w.object.as_str();
             if w.full_state {
@@ -183,7 +203,7 @@ impl ShardStore {
                     coll,
                     obj,
                     XATTR_VERSION,
-                    Bytes::copy_from_slice(&w.version.to_bytes()),
+                    Bytes::copy_from_slice(&recorded_version.to_bytes()),
                 );
                 t.set_attr(
                     coll,
@@ -199,7 +219,7 @@ impl ShardStore {
                     delete: removed,
                 });
             }
-            if !w.keep_last_update {
+            if !w.keep_last_update && !w.incomplete {
                 info.last_update = info.last_update.max(w.version);
             }
         }
@@ -344,31 +364,42 @@ impl ShardStore {
         Ok((version, size, user))
     }
 
-    /// Reads a shard's object bytes (and, for recovery, its whole state).
+    /// Reads a shard's object bytes (and, for recovery, its whole state, with the omap
+    /// entries of the window given).
     pub async fn read(
         &self,
         coll: &CollectionId,
         object: &str,
         offset: u64,
         len: u64,
-        full: bool,
+        full: Option<&OmapWindow>,
     ) -> OsdResult<ShardState> {
         let (version, object_size, xattrs) = self.object_meta(coll, object).await?;
         let len = if len == 0 { u64::MAX } else { len };
         let data = self.store.read(coll, object, offset, len).await?;
         let mut omap = Vec::new();
-        if full {
-            let mut after: Option<Bytes> = None;
-            loop {
+        let mut omap_more = false;
+        if let Some(window) = full {
+            let mut after = window.after.clone();
+            let mut bytes = 0u64;
+            'pages: loop {
                 let page = self
                     .store
                     .omap_list(coll, object, b"", after.as_deref(), None, 1000)
                     .await?;
-                omap.extend(page.items.iter().cloned());
+                let mut items = page.items.into_iter().peekable();
+                while let Some((k, v)) = items.next() {
+                    bytes += (k.len() + v.len()) as u64;
+                    omap.push((k, v));
+                    if window.max_bytes > 0 && bytes >= window.max_bytes {
+                        omap_more = items.peek().is_some() || page.more;
+                        break 'pages;
+                    }
+                }
                 if !page.more {
                     break;
                 }
-                after = page.items.last().map(|(k, _)| k.clone());
+                after = omap.last().map(|(k, _)| k.clone());
             }
         }
         Ok(ShardState {
@@ -377,6 +408,7 @@ impl ShardStore {
             version,
             xattrs,
             omap,
+            omap_more,
         })
     }
 

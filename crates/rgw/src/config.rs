@@ -121,9 +121,9 @@ pub struct RgwConfig {
     #[serde(default = "default_budget")]
     pub buffer_budget_mib: u64,
     /// Objects up to this many bytes are stored inline beside their index entry (one
-    /// cluster write per PUT and one read per GET instead of two each); 0 (the
-    /// default, see [`INLINE_MAX_DEFAULT`]) turns it off. Keep 0 while gateways from
-    /// before inline objects still serve the cluster.
+    /// cluster write per PUT and one read per GET instead of two each; default
+    /// [`INLINE_MAX_DEFAULT`]); 0 turns it off. Set 0 while gateways from before
+    /// inline objects still serve the cluster.
     #[serde(default = "default_inline_max")]
     pub inline_max_bytes: u64,
     /// How long user, key, token and bucket records are cached, milliseconds.
@@ -154,16 +154,12 @@ fn default_region() -> String {
 fn default_shards() -> u32 {
     16
 }
-/// Default of `inline_max_bytes`: off. Inline bytes live in the omap of the bucket's
-/// index shard objects, and an OSD recovers a replicated object's omap in one message
-/// of at most 256 MiB: with 8 KiB objects inline, a shard fills that at ~30,000
-/// objects (~500,000 per 16-shard bucket), against ~700,000 index entries without.
-/// Until recovery moves omaps in pages, inlining is an opt-in for deployments whose
-/// buckets stay below that (8 KiB is the suggested value: an inline copy on a
-/// replicated index pool of size 3 then takes at most twice the space of an EC 2+1
-/// stripe, whose chunks are padded to 4 KiB blocks).
-pub const INLINE_MAX_DEFAULT: u64 = 0;
-/// The suggested `inline_max_bytes` where inlining is turned on.
+/// Default of `inline_max_bytes`: up to 8 KiB an inline copy on a replicated index
+/// pool of size 3 takes at most twice the space of an EC 2+1 stripe (whose chunks are
+/// padded to 4 KiB blocks), and small objects are where the saved cluster operation
+/// matters. (Index shards then hold much larger omaps; OSDs recover those in pages.)
+pub const INLINE_MAX_DEFAULT: u64 = INLINE_MAX_SUGGESTED;
+/// The suggested `inline_max_bytes` (the default).
 pub const INLINE_MAX_SUGGESTED: u64 = 8 << 10;
 /// Largest `inline_max_bytes` accepted.
 pub const INLINE_MAX_LIMIT: u64 = 256 << 10;

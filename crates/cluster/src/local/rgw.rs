@@ -85,7 +85,7 @@ pub struct RgwOptions {
     /// Refuse tokens (keypair mode only).
     pub no_tokens: bool,
     /// Store objects up to this size inline beside their index entry (`cuttle-rgw`'s
-    /// `inline_max_bytes`; none: the gateway's default).
+    /// `inline_max_bytes`, 0: none; none: the gateway's default).
     pub inline_max_bytes: Option<u64>,
 }
 

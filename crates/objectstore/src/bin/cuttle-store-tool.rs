@@ -67,6 +67,14 @@ enum Cmd {
         /// Collection to list.
         collection: Option<String>,
     },
+    /// An object's omap: `key (UTF-8, lossy)  value length  crc32c of the value (hex)`
+    /// per line, in key order.
+    Omap {
+        /// Collection.
+        collection: String,
+        /// Object name.
+        object: String,
+    },
     /// Where an object's blocks are on the device: `logical device length` per line.
     Map {
         /// Collection.
@@ -177,6 +185,25 @@ async fn run(cli: Cli) -> Result<()> {
             if !report.is_clean() {
                 std::process::exit(1);
             }
+        }
+        Cmd::Omap { collection, object } => {
+            let store = open(&cli).await?;
+            let c = CollectionId::new(collection.as_str())?;
+            let mut after: Option<bytes::Bytes> = None;
+            loop {
+                let page = store
+                    .omap_list(&c, object, b"", after.as_deref(), None, 1000)
+                    .await?;
+                for (k, v) in &page.items {
+                    let key = String::from_utf8_lossy(k);
+                    println!("{key}\t{}\t{:08x}", v.len(), crc32c::crc32c(v));
+                }
+                if !page.more {
+                    break;
+                }
+                after = page.items.last().map(|(k, _)| k.clone());
+            }
+            store.close().await;
         }
         Cmd::Ls { collection } => {
             let store = open(&cli).await?;
