@@ -45,6 +45,7 @@ fn to_request(id: PgId, st: &PgState, pos: usize, w: &ShardWrite) -> pb::SubWrit
         last_update: Some(w.last_update.into()),
         keep_last_update: w.keep_last_update,
         incomplete: w.incomplete,
+        continues: w.continues,
     }
 }
 
@@ -61,6 +62,7 @@ pub fn from_request(r: pb::SubWriteRequest) -> ShardWrite {
         last_update: version_of(r.last_update.as_ref()),
         keep_last_update: r.keep_last_update,
         incomplete: r.incomplete,
+        continues: r.continues,
     }
 }
 

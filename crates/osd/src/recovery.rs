@@ -399,7 +399,10 @@ impl Osd {
     /// `target` from the member `source`, `first` being the source's state with the
     /// first page. The first push replaces the member's copy but records it at version
     /// zero; the next pages add their entries; the last one records the real version.
-    /// The PG's read lock, which the caller holds, keeps client writes out meanwhile.
+    /// The PG's read lock, which the caller holds, keeps client writes out meanwhile;
+    /// if the member already held a newer version (the first page is then dropped as
+    /// stale), the later pages are dropped too, since they apply only over version
+    /// zero.
     /// If recovery stops half-way, the member is left with a version-zero copy, which
     /// peering, backfill and scrub all see as out of date, so it is pushed again from
     /// the start.
@@ -449,6 +452,7 @@ impl Osd {
                 ops: vec![omap_set(&page.omap)],
                 no_log: true,
                 incomplete: !last,
+                continues: true,
                 ..ShardWrite::default()
             };
             self.sub_write(pg.id, st, pos, osd, w).await?;

@@ -42,6 +42,9 @@ pub struct ShardWrite {
     /// A page of a recovery push that more pages follow: the object is recorded at
     /// version zero (nothing takes it for complete) and last_update stays.
     pub incomplete: bool,
+    /// A later page of a paged recovery push: applied only while the member's copy is
+    /// at version zero (the first page was applied and nothing newer came since).
+    pub continues: bool,
 }
 
 /// Which omap entries a full-state read returns: those after `after`, until about
@@ -151,9 +154,14 @@ impl ShardStore {
         let mut entries = w.log.clone();
         // A recovery push older than what the member already holds (a client write
         // reached it first) must not go back in time.
-        let stale_push = w.full_state
-            && !w.object.is_empty()
-            && matches!(self.object_meta(coll, &w.object).await, Ok((v, _, _)) if v > w.version);
+        let stale_push = !w.object.is_empty()
+            && if w.full_state {
+                matches!(self.object_meta(coll, &w.object).await, Ok((v, _, _)) if v > w.version)
+            } else if w.continues {
+                !matches!(self.object_meta(coll, &w.object).await, Ok((v, _, _)) if v == Version::ZERO)
+            } else {
+                false
+            };
         let recorded_version = if w.incomplete {
             Version::ZERO
         } else {
@@ -448,5 +456,99 @@ impl ShardStore {
             }
             after = names.last().cloned();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use cuttle_objectstore::MemStore;
+
+    fn omap_write(object: &str, version: Version, entries: &[(&str, &str)]) -> ShardWrite {
+        ShardWrite {
+            object: object.to_string(),
+            version,
+            ops: vec![pb::SubOp {
+                op: Some(pb::sub_op::Op::OmapSet(pb::OmapSet {
+                    entries: entries
+                        .iter()
+                        .map(|(k, v)| pb::KeyValue {
+                            key: Bytes::copy_from_slice(k.as_bytes()),
+                            value: Bytes::copy_from_slice(v.as_bytes()),
+                        })
+                        .collect(),
+                })),
+            }],
+            no_log: true,
+            ..ShardWrite::default()
+        }
+    }
+
+    /// The three kinds of page a paged recovery push sends.
+    fn pages(object: &str, version: Version) -> [ShardWrite; 3] {
+        let first = ShardWrite {
+            full_state: true,
+            incomplete: true,
+            ..omap_write(object, version, &[("a", "old-a")])
+        };
+        let middle = ShardWrite {
+            incomplete: true,
+            continues: true,
+            ..omap_write(object, version, &[("b", "old-b")])
+        };
+        let last = ShardWrite {
+            continues: true,
+            ..omap_write(object, version, &[("c", "old-c")])
+        };
+        [first, middle, last]
+    }
+
+    async fn state(s: &ShardStore, coll: &CollectionId, object: &str) -> ShardState {
+        s.read(coll, object, 0, 0, Some(&OmapWindow::default()))
+            .await
+            .unwrap()
+    }
+
+    fn keys(st: &ShardState) -> Vec<&[u8]> {
+        st.omap.iter().map(|(k, _)| k.as_ref()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_paged_push_is_version_zero_until_its_last_page_and_never_goes_back_in_time() {
+        let s = ShardStore::new(Arc::new(MemStore::new(1 << 30)));
+        let coll = CollectionId::new("1.0").unwrap();
+        let old = Version::ZERO.next(3);
+        let new = old.next(4);
+
+        // A member without the object: version zero until the last page lands.
+        let [first, middle, last] = pages("p", old);
+        s.apply(&coll, first).await.unwrap();
+        assert_eq!(state(&s, &coll, "p").await.version, Version::ZERO);
+        s.apply(&coll, middle).await.unwrap();
+        assert_eq!(state(&s, &coll, "p").await.version, Version::ZERO);
+        s.apply(&coll, last).await.unwrap();
+        let st = state(&s, &coll, "p").await;
+        assert_eq!(st.version, old);
+        assert_eq!(keys(&st), [b"a", b"b", b"c"]);
+
+        // Windows: a budget of one entry's bytes returns one entry and says more follow.
+        let window = OmapWindow {
+            after: Some(Bytes::from_static(b"a")),
+            max_bytes: 1,
+        };
+        let page = s.read(&coll, "p", 0, 0, Some(&window)).await.unwrap();
+        assert_eq!((keys(&page), page.omap_more), (vec![&b"b"[..]], true));
+
+        // A member that already holds a newer version keeps it: every page is dropped.
+        s.apply(&coll, omap_write("q", new, &[("z", "new-z")]))
+            .await
+            .unwrap();
+        for page in pages("q", old) {
+            s.apply(&coll, page).await.unwrap();
+        }
+        let st = state(&s, &coll, "q").await;
+        assert_eq!(st.version, new);
+        assert_eq!(keys(&st), [b"z"]);
     }
 }
