@@ -88,24 +88,36 @@ pub struct GcQueue {
     delay: Duration,
 }
 
+/// Removes the objects `names`, up to 8 at a time, treating "already gone" as done;
+/// returns each name with the error its removal failed with, if any.
+pub async fn remove_named(io: &IoCtx, names: Vec<String>) -> Vec<(String, Option<String>)> {
+    futures::stream::iter(names)
+        .map(|name| async move {
+            match io.remove(&name).await {
+                Ok(()) => (name, None),
+                Err(e) if is_not_found(&e) => (name, None),
+                Err(e) => (name, Some(e.to_string())),
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
 /// Removes stripes, treating "already gone" as done; failures are logged (the
 /// stripes stay as garbage) and counted out.
 pub async fn remove_stripes(io: &IoCtx, segments: &[Segment]) -> u64 {
     let names: Vec<String> = segments.iter().flat_map(Segment::stripe_names).collect();
-    futures::stream::iter(names)
-        .map(|name| async move {
-            match io.remove(&name).await {
-                Ok(()) => 1,
-                Err(e) if is_not_found(&e) => 1,
-                Err(e) => {
-                    tracing::warn!(object = %name, "removing a stripe failed (left as garbage): {e}");
-                    0
-                }
+    let mut removed = 0;
+    for (name, failed) in remove_named(io, names).await {
+        match failed {
+            None => removed += 1,
+            Some(e) => {
+                tracing::warn!(object = %name, "removing a stripe failed (left as garbage): {e}")
             }
-        })
-        .buffer_unordered(8)
-        .fold(0u64, |n, d| async move { n + d })
-        .await
+        }
+    }
+    removed
 }
 
 impl GcQueue {

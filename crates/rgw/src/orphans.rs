@@ -341,18 +341,7 @@ impl OrphanScan {
             .iter()
             .flat_map(|o| o.stripes.iter().cloned())
             .collect();
-        let results: Vec<(String, Option<String>)> = futures::stream::iter(names)
-            .map(|name| async move {
-                match self.data.remove(&name).await {
-                    Ok(()) => (name, None),
-                    Err(e) if is_not_found(&e) => (name, None),
-                    Err(e) => (name, Some(e.to_string())),
-                }
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        for (stripe, failed) in results {
+        for (stripe, failed) in crate::gc::remove_named(&self.data, names).await {
             match failed {
                 None => report.removed_stripes += 1,
                 Some(error) => report.failed_removals.push(FailedRemoval { stripe, error }),
