@@ -10,6 +10,12 @@ use clap::Parser;
 use cuttle_rgw::{RgwConfig, Server};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's malloc: under sustained 4 MiB traffic glibc's arenas kept
+/// 265–325 MiB resident per OSD against 183–207 MiB with mimalloc, which was also faster
+/// (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "cuttle-rgw", about = "Cuttle S3 gateway")]
 struct Args {
