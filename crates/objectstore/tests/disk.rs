@@ -477,9 +477,10 @@ async fn deferred_writes_come_back_when_the_device_lost_them() {
     store.close().await;
 }
 
-/// A deferred write is acknowledged once its record is durable, even if its device
-/// write then fails: the store stops taking writes (as on any device error), and the
-/// next open writes the data from the record.
+/// A deferred write is acknowledged once its record is durable; its data is written to
+/// its blocks later. If that write fails, the transaction stays acknowledged (its
+/// record brings the data back at the next open) and the store stops taking writes,
+/// as on any device error. Until then, reads are served from memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_write_whose_device_write_fails_is_still_durable() {
     let disk = TestDisk::new(DeviceBackend::Auto);
@@ -490,8 +491,30 @@ async fn a_deferred_write_whose_device_write_fails_is_still_durable() {
     faults.fail_writes.store(true, Ordering::SeqCst);
     faults.fail_flushes.store(true, Ordering::SeqCst);
     put(&store, "small", pattern(8, 9000)).await.unwrap();
+    assert_eq!(
+        store
+            .read(&coll(), "small", 0, u64::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+        pattern(8, 9000),
+        "served from memory"
+    );
+    // A large write needs a device flush, so the deferred data is written first: that
+    // write fails, and so does this transaction.
+    let r = put(&store, "big", pattern(9, 300_000)).await;
+    assert!(r.is_err(), "{r:?}");
     let r = put(&store, "next", pattern(9, 10)).await;
     assert!(matches!(r, Err(StoreError::Failed(_))), "{r:?}");
+    assert_eq!(
+        store
+            .read(&coll(), "small", 0, u64::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+        pattern(8, 9000),
+        "reads keep working"
+    );
     store.close().await;
 
     let store = disk.open().await;
@@ -503,6 +526,7 @@ async fn a_deferred_write_whose_device_write_fails_is_still_durable() {
             .to_vec(),
         pattern(8, 9000)
     );
+    assert!(store.stat(&coll(), "big").await.is_err());
     assert!(store.stat(&coll(), "next").await.is_err());
     assert!(store.fsck(true).await.unwrap().is_clean());
     store.close().await;
