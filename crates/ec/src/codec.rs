@@ -145,9 +145,6 @@ pub(crate) trait ColumnCode {
     /// one crc of the `k + 1` chunks it ties together) follow from the others'.
     fn xor_parity(&self) -> Option<ShardId>;
 
-    /// A kernel with one output, the XOR of its `inputs` inputs.
-    fn xor_kernel(&self, inputs: usize) -> Self::Kernel;
-
     /// A kernel computing the `wanted` chunks from the `sources` chunks: `k` distinct
     /// shards, none of them wanted.
     fn kernel(&self, sources: &[ShardId], wanted: &[ShardId]) -> Result<Self::Kernel, EcError>;
@@ -166,6 +163,29 @@ pub(crate) trait ColumnKernel {
     fn append(&self, inputs: &[&[u8]], outputs: &mut [&mut Vec<u8>]) {
         append_zero_filled(inputs, outputs, |i, o| self.apply(i, o));
     }
+
+    /// Like [`append`](Self::append), and appends one more output to `xor`: the XOR of
+    /// the inputs and outputs that `terms` marks. The default computes it in a second
+    /// pass over those columns; kernels that can sum it while they hold the inputs
+    /// override it.
+    fn append_with_xor(
+        &self,
+        inputs: &[&[u8]],
+        outputs: &mut [&mut Vec<u8>],
+        terms: &XorTerms,
+        xor: &mut Vec<u8>,
+    ) {
+        self.append(inputs, outputs);
+        append_xor(inputs, outputs, terms, xor);
+    }
+}
+
+/// Which of a kernel's inputs and outputs a XOR output sums (see
+/// [`ColumnKernel::append_with_xor`]): one mark per input, one per output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct XorTerms {
+    pub inputs: Vec<bool>,
+    pub outputs: Vec<bool>,
 }
 
 /// Zero-fills room for the columns of `inputs` at the end of each output and lets
@@ -185,4 +205,33 @@ pub(crate) fn append_zero_filled(
         })
         .collect();
     apply(inputs, &mut slices);
+}
+
+/// Appends to `xor` the XOR of the inputs and of the last columns of the outputs that
+/// `terms` marks (as many columns as each input has), one byte at a time.
+pub(crate) fn append_xor(
+    inputs: &[&[u8]],
+    outputs: &[&mut Vec<u8>],
+    terms: &XorTerms,
+    xor: &mut Vec<u8>,
+) {
+    let len = inputs.first().map_or(0, |i| i.len());
+    let start = xor.len();
+    xor.resize(start + len, 0);
+    let sum = &mut xor[start..];
+    let marked_inputs = inputs
+        .iter()
+        .zip(&terms.inputs)
+        .filter(|(_, t)| **t)
+        .map(|(i, _)| *i);
+    let marked_outputs = outputs
+        .iter()
+        .zip(&terms.outputs)
+        .filter(|(_, t)| **t)
+        .map(|(o, _)| &o[o.len() - len..]);
+    for term in marked_inputs.chain(marked_outputs) {
+        for (s, &b) in sum.iter_mut().zip(term) {
+            *s ^= b;
+        }
+    }
 }

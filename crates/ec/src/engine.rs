@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use cuttle_types::ShardId;
 
 use crate::chunk::{Chunk, PieceRef};
-use crate::codec::{ColumnCode, ColumnKernel, Encoded};
+use crate::codec::{ColumnCode, ColumnKernel, Encoded, XorTerms};
 use crate::crc::{self, BlockCheck, CRC_BLOCK_SIZE};
 use crate::error::EcError;
 use crate::layout::{ChunkRead, StripeLayout};
@@ -139,28 +139,18 @@ struct Columns {
 enum OutputCrcs {
     /// No (the outputs are returned as data, not stored).
     Skip,
-    /// Yes, for every output of the kernel (not for a [`XorOutput`]).
+    /// Yes, for every output of the kernel (not for its XOR output).
     Compute,
-}
-
-/// One more output for [`run_columns`]: the XOR of whole chunks and of other outputs of
-/// the same run, computed per column step while they are in cache. Appended last to
-/// [`Columns::data`], without crcs (they follow from the terms', see
-/// [`crc::crcs_of_xor`]).
-struct XorOutput<'a, K> {
-    /// Its one-output kernel over `pieces.len() + outputs.len()` inputs.
-    kernel: K,
-    /// Chunks covering the run's span, verified by the caller.
-    pieces: Vec<PieceRef<'a>>,
-    /// Indexes of the kernel's outputs.
-    outputs: Vec<usize>,
 }
 
 /// Runs `kernel` over chunk columns `span` of `sources` (which must cover it), one
 /// cache-sized step at a time. With `verify_sources`, each step's source blocks are
 /// checked against their crcs (in the same crc batch as the outputs'; a mismatch fails
-/// the call); with `crc_outputs`, the outputs' block crcs are computed while hot. Either option needs `span` to start on a block boundary and
-/// to end on one or at the end of the chunk.
+/// the call); with `crc_outputs`, the outputs' block crcs are computed while hot. Either
+/// option needs `span` to start on a block boundary and to end on one or at the end of
+/// the chunk. With `xor`, one more output, the XOR of the sources and outputs it marks,
+/// is appended last to [`Columns::data`], without crcs (they follow from the terms', see
+/// [`crc::crcs_of_xor`]).
 fn run_columns<K: ColumnKernel>(
     kernel: &K,
     sources: &[PieceRef<'_>],
@@ -168,7 +158,7 @@ fn run_columns<K: ColumnKernel>(
     n_out: usize,
     verify_sources: bool,
     crc_outputs: OutputCrcs,
-    xor: Option<&XorOutput<'_, K>>,
+    xor: Option<&XorTerms>,
 ) -> Result<Columns, EcError> {
     let len = (span.end - span.start) as usize;
     let mut outputs: Vec<Vec<u8>> = (0..n_out).map(|_| Vec::with_capacity(len)).collect();
@@ -187,17 +177,11 @@ fn run_columns<K: ColumnKernel>(
         let (a, b) = (span.start + col as u64, span.start + end as u64);
         let inputs: Vec<&[u8]> = sources.iter().map(|s| s.columns(a, b)).collect();
         let mut outs: Vec<&mut Vec<u8>> = outputs.iter_mut().collect();
-        kernel.append(&inputs, &mut outs);
-        let outs: Vec<&[u8]> = outputs.iter().map(|o| &o[col..end]).collect();
-        if let Some(x) = xor {
-            let terms: Vec<&[u8]> = x
-                .pieces
-                .iter()
-                .map(|p| p.columns(a, b))
-                .chain(x.outputs.iter().map(|&i| outs[i]))
-                .collect();
-            x.kernel.append(&terms, &mut [&mut xor_data]);
+        match xor {
+            Some(terms) => kernel.append_with_xor(&inputs, &mut outs, terms, &mut xor_data),
+            None => kernel.append(&inputs, &mut outs),
         }
+        let outs: Vec<&[u8]> = outputs.iter().map(|o| &o[col..end]).collect();
         // The sources' blocks are checked after coding them, together with the outputs'
         // crcs (one batch for the crc kernels); a corrupt source fails the whole call, so
         // nothing computed from it is returned.
@@ -347,8 +331,9 @@ pub(crate) fn reconstruct<C: ColumnCode>(
     verify_unused(&by_shard, &sources)?;
     let ids: Vec<ShardId> = sources.iter().map(|s| s.shard).collect();
     // One rebuilt chunk of those a XOR parity ties together is the XOR of the others
-    // (bytes and crcs); the kernel computes the rest.
-    let derived = derivable_by_xor(code, layout, &by_shard, missing);
+    // (bytes and crcs), summed by the kernel from its inputs and outputs while it
+    // computes the rest.
+    let derived = derivable_by_xor(code, layout, &ids, missing);
     let wanted: Vec<ShardId> = missing
         .iter()
         .enumerate()
@@ -356,27 +341,13 @@ pub(crate) fn reconstruct<C: ColumnCode>(
         .map(|(_, &s)| s)
         .collect();
     let kernel = code.kernel(&ids, &wanted)?;
-    // The XOR's terms: the tied chunks other than the derived one, supplied or rebuilt.
-    let terms: Vec<(usize, Option<PieceRef<'_>>)> = match derived {
-        Some(d) => {
-            let k = usize::from(layout.k());
-            (0..k)
-                .chain(code.xor_parity().map(|x| usize::from(x.0)))
-                .filter(|&s| s != usize::from(missing[d].0))
-                .map(|s| (s, by_shard[s]))
-                .collect()
-        }
-        None => Vec::new(),
-    };
-    let position = |s: usize| wanted.iter().position(|w| usize::from(w.0) == s);
-    let xor = derived.map(|_| XorOutput {
-        kernel: code.xor_kernel(terms.len()),
-        pieces: terms.iter().filter_map(|(_, p)| *p).collect(),
-        outputs: terms
-            .iter()
-            .filter(|(_, p)| p.is_none())
-            .filter_map(|&(s, _)| position(s))
-            .collect(),
+    // The XOR's terms: the tied chunks other than the derived one (which is neither a
+    // source nor wanted), each a source or rebuilt.
+    let k = usize::from(layout.k());
+    let tied = |s: &ShardId| usize::from(s.0) < k || Some(*s) == code.xor_parity();
+    let terms = derived.map(|_| XorTerms {
+        inputs: ids.iter().map(tied).collect(),
+        outputs: wanted.iter().map(tied).collect(),
     });
     let rebuilt = run_columns(
         &kernel,
@@ -385,16 +356,17 @@ pub(crate) fn reconstruct<C: ColumnCode>(
         wanted.len(),
         true,
         OutputCrcs::Compute,
-        xor.as_ref(),
+        terms.as_ref(),
     )?;
     let Columns { data, crcs } = rebuilt;
-    let derived_crcs = derived.map(|d| {
-        let term_crcs: Vec<&[u32]> = terms
+    let derived_crcs = derived.zip(terms).map(|(d, t)| {
+        let term_crcs: Vec<&[u32]> = sources
             .iter()
-            .filter_map(|&(s, p)| match p {
-                Some(piece) => Some(piece.block_crcs),
-                None => position(s).map(|i| crcs[i].as_slice()),
-            })
+            .map(|s| s.block_crcs)
+            .zip(&t.inputs)
+            .chain(crcs.iter().map(Vec::as_slice).zip(&t.outputs))
+            .filter(|(_, on)| **on)
+            .map(|(c, _)| c)
             .collect();
         (d, crc::crcs_of_xor(&term_crcs, layout.chunk_len()))
     });
@@ -416,23 +388,20 @@ pub(crate) fn reconstruct<C: ColumnCode>(
 
 /// Which of the `missing` chunks (by index) is the XOR of others: one of the `k + 1`
 /// chunks a XOR parity ties together (`d_0 ^ … ^ d_{k-1} ^ p = 0`), when every other one
-/// of them is either supplied or being rebuilt.
+/// of them is either one of the `sources` or being rebuilt.
 fn derivable_by_xor<C: ColumnCode>(
     code: &C,
     layout: &StripeLayout,
-    by_shard: &[Option<PieceRef<'_>>],
+    sources: &[ShardId],
     missing: &[ShardId],
 ) -> Option<usize> {
-    let xor = usize::from(code.xor_parity()?.0);
-    let k = usize::from(layout.k());
-    let mut tied = (0..k).chain(std::iter::once(xor));
-    let is_missing = |s: usize| missing.iter().any(|m| usize::from(m.0) == s);
-    if !tied.all(|s| by_shard[s].is_some() || is_missing(s)) {
+    let xor = code.xor_parity()?;
+    let k = layout.k();
+    let mut tied = (0..k).map(ShardId).chain(std::iter::once(xor));
+    if !tied.all(|s| sources.contains(&s) || missing.contains(&s)) {
         return None;
     }
-    missing
-        .iter()
-        .position(|m| usize::from(m.0) < k || usize::from(m.0) == xor)
+    missing.iter().position(|m| m.0 < k || *m == xor)
 }
 
 /// Verifies every supplied piece that is not one of `sources` (those are verified by the

@@ -146,11 +146,6 @@ impl ColumnCode for ReedSolomon {
         self.xor_parity
     }
 
-    fn xor_kernel(&self, inputs: usize) -> Coefficients {
-        let ones = vec![1u8; inputs];
-        Coefficients::new(GfMatrix::from_rows(inputs, [ones.as_slice()]))
-    }
-
     fn kernel(&self, sources: &[ShardId], wanted: &[ShardId]) -> Result<Coefficients, EcError> {
         let k = usize::from(self.profile.k);
         debug_assert_eq!(sources.len(), k);
@@ -318,6 +313,23 @@ impl ColumnKernel for Coefficients {
             return;
         }
         crate::codec::append_zero_filled(inputs, outputs, |i, o| self.apply_by_slices(i, o));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn append_with_xor(
+        &self,
+        inputs: &[&[u8]],
+        outputs: &mut [&mut Vec<u8>],
+        terms: &crate::codec::XorTerms,
+        xor: &mut Vec<u8>,
+    ) {
+        debug_assert_eq!(outputs.len(), self.matrix.rows());
+        if let Some(dot) = &self.dot {
+            dot.append_with_xor(inputs, outputs, terms, xor);
+            return;
+        }
+        self.append(inputs, outputs);
+        crate::codec::append_xor(inputs, outputs, terms, xor);
     }
 }
 
