@@ -1,6 +1,6 @@
 //! Faults with real processes: an OSD killed with SIGKILL during writes, a corrupted
-//! chunk on an OSD's disk, and a replicated-pool primary killed under omap traffic.
-//! Nothing acknowledged may be lost.
+//! chunk on an OSD's disk, a replicated-pool primary killed under omap traffic, and
+//! OSDs that run out of space. Nothing acknowledged may be lost.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -244,4 +244,64 @@ async fn a_large_omap_is_recovered_in_pages() {
         want.lines().count()
     );
     c.start(&name).unwrap();
+}
+
+/// A full cluster fails writes at once with `no_space` (not retried until the client's
+/// deadline as a peer failure would be), keeps every acknowledged object intact, reports
+/// `OSD_FULL`, and takes writes again once objects are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_osds_fail_writes_cleanly_and_lose_nothing() {
+    cuttle_tests::require_binaries(&["cuttle-mon", "cuttle-osd"]);
+    let c = cuttle_cluster::TestCluster::start(cuttle_cluster::LocalSpec {
+        osd_size: 96 << 20,
+        ..cuttle_tests::spec(3, 3, 8)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    let mon = c.client().unwrap();
+    let client = Cluster::connect(&c.conf()).await.unwrap();
+    let io = client.pool("ec").await.unwrap();
+    // Each 4 MiB object puts a 2 MiB chunk on every OSD: well under 96 objects fit.
+    let mut acked = Vec::new();
+    let err = loop {
+        let seed = acked.len() as u64;
+        assert!(seed < 96, "96 MiB OSDs took {seed} chunks of 2 MiB");
+        let name = format!("fill-{seed}");
+        match io
+            .write_full(&name, Bytes::from(pattern(seed, 4 << 20)))
+            .await
+        {
+            Ok(_) => acked.push(name),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.code(), "no_space", "{err}");
+    assert!(acked.len() >= 10, "only {} objects fit", acked.len());
+    for (seed, name) in acked.iter().enumerate() {
+        let got = io.read(name, 0, 0).await.unwrap();
+        assert!(
+            got[..] == pattern(seed as u64, 4 << 20)[..],
+            "{name} changed after the cluster filled up"
+        );
+    }
+    eventually(60, "OSD_FULL or OSD_NEARFULL", || {
+        let mon = mon.clone();
+        async move {
+            let st = mon.status().await.ok()?;
+            st.checks
+                .iter()
+                .any(|c| c.code == "OSD_FULL" || c.code == "OSD_NEARFULL")
+                .then_some(())
+        }
+    })
+    .await;
+    // Deleting frees space for new writes.
+    for name in acked.iter().take(8) {
+        io.remove(name).await.unwrap();
+    }
+    let data = pattern(1000, 4 << 20);
+    io.write_full("after-delete", Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    assert!(io.read("after-delete", 0, 0).await.unwrap()[..] == data[..]);
 }

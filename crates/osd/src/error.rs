@@ -63,6 +63,14 @@ pub enum OsdError {
         /// Its error.
         message: String,
     },
+    /// A peer OSD's store is full: the sub-write changed nothing there.
+    #[error("{osd} is full: {message}")]
+    PeerFull {
+        /// The peer.
+        osd: OsdId,
+        /// Its error.
+        message: String,
+    },
     /// The object cannot be read: too few intact shards or copies.
     #[error("object {object:?} is unreadable: {reason}")]
     Unrecoverable {
@@ -102,6 +110,7 @@ impl OsdError {
             OsdError::BadRequest(_) => "bad_request",
             OsdError::Ec(_) => "ec_error",
             OsdError::Peer { .. } => "peer_failed",
+            OsdError::PeerFull { .. } => "no_space",
             OsdError::Unrecoverable { .. } => "unrecoverable",
             OsdError::MapBehind { .. } => "map_behind",
             OsdError::NotActive(_) => "pg_peering",
@@ -111,7 +120,9 @@ impl OsdError {
     /// The gRPC status for this error.
     pub fn to_status(&self) -> Status {
         let code = match self {
-            OsdError::Store(StoreError::NoSpace { .. }) => Code::ResourceExhausted,
+            OsdError::Store(StoreError::NoSpace { .. }) | OsdError::PeerFull { .. } => {
+                Code::ResourceExhausted
+            }
             OsdError::Store(StoreError::NoSuchObject { .. }) | OsdError::NoSuchObject(_) => {
                 Code::NotFound
             }
@@ -129,6 +140,17 @@ impl OsdError {
             OsdError::Ec(_) | OsdError::Unrecoverable { .. } => Code::DataLoss,
         };
         status(code, self.code(), self.to_string())
+    }
+}
+
+impl OsdError {
+    /// Whether a store ran out of space (this OSD's or a peer's): retrying does not
+    /// help until space is freed.
+    pub fn is_no_space(&self) -> bool {
+        matches!(
+            self,
+            OsdError::Store(StoreError::NoSpace { .. }) | OsdError::PeerFull { .. }
+        )
     }
 }
 

@@ -24,9 +24,13 @@ fn pg_ref(id: PgId) -> pb::PgRef {
 }
 
 fn peer_err(osd: OsdId) -> impl Fn(tonic::Status) -> OsdError {
-    move |s| OsdError::Peer {
-        osd,
-        message: format!("{} ({:?})", s.message(), s.code()),
+    move |s| {
+        let message = format!("{} ({:?})", s.message(), s.code());
+        if cuttle_rpc::error_code(&s) == Some("no_space") {
+            OsdError::PeerFull { osd, message }
+        } else {
+            OsdError::Peer { osd, message }
+        }
     }
 }
 

@@ -243,17 +243,33 @@ impl Osd {
         });
         let results = join_all(writes).await;
         let mut ok = 0usize;
-        let mut first_err = None;
+        let mut first_err: Option<OsdError> = None;
         let mut failed = Vec::new();
+        let mut all_full = true;
         for (osd, r) in results {
             match r {
                 Ok(()) => ok += 1,
                 Err(e) => {
                     tracing::warn!(pg = %pg.id, %osd, "sub-write failed: {e}");
                     failed.push(osd);
-                    first_err.get_or_insert(e);
+                    all_full &= e.is_no_space();
+                    // A full store is the error to report: retrying cannot help, unlike
+                    // a peer that failed for another reason.
+                    match &first_err {
+                        Some(f) if f.is_no_space() || !e.is_no_space() => {}
+                        _ => first_err = Some(e),
+                    }
                 }
             }
+        }
+        if ok == 0 && all_full {
+            // Every member refused the write for space and a full store changes
+            // nothing: no member diverged, the PG stays as it was.
+            return Err(first_err.unwrap_or(OsdError::PgInactive {
+                pg: pg.id,
+                up: 0,
+                need: min,
+            }));
         }
         st.last_update = version;
         if !failed.is_empty() {
@@ -331,11 +347,9 @@ impl Osd {
     ) -> OsdResult<Bytes> {
         let me = st.my_pos.ok_or(OsdError::NotActive(pg.id))?;
         let mut order = vec![(me, self.id)];
-        order.extend(
-            st.usable_members()
-                .into_iter()
-                .filter(|(_, o)| *o != self.id),
-        );
+        // A member that missed writes (dirty) still serves the objects it holds at the
+        // version asked for; a stale copy fails the version check below.
+        order.extend(st.up_members().into_iter().filter(|(_, o)| *o != self.id));
         let mut bad = Vec::new();
         let mut last_err = None;
         for (pos, osd) in order {
@@ -388,7 +402,8 @@ impl Osd {
             return Err(OsdError::BadRequest("not an EC pool".into()));
         };
         let codec = self.codec(profile)?;
-        let members: BTreeMap<usize, OsdId> = st.usable_members().into_iter().collect();
+        // Dirty members too: a chunk is used only at the object's version (below).
+        let members: BTreeMap<usize, OsdId> = st.up_members().into_iter().collect();
         let mut available: Vec<ShardId> = members.keys().map(|&p| ShardId(p as u8)).collect();
         let mut corrupt = Vec::new();
         loop {

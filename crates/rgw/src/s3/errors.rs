@@ -7,12 +7,23 @@ use crate::error::RgwError;
 use crate::error_body::{about_bucket, about_key};
 
 /// An internal failure: `ServiceUnavailable` when the cluster cannot be reached or is
-/// busy (clients retry), `InternalError` otherwise. Logged with its cause.
+/// busy (clients retry), `InsufficientStorage` (507) when an OSD is full,
+/// `InternalError` otherwise. Logged with its cause.
 pub fn internal(e: RgwError) -> S3Error {
     match &e {
         RgwError::Cluster(cuttle_client::ClientError::Unreachable { .. }) => {
             tracing::warn!("cluster unavailable: {e}");
             s3_error!(ServiceUnavailable, "Please reduce your request rate.")
+        }
+        // A full OSD: like MinIO's and Ceph's full cluster, a 507 that SDKs do not
+        // retry (retrying cannot help until space is freed); nothing was stored.
+        RgwError::Cluster(c) if c.code() == "no_space" => {
+            tracing::warn!("cluster full: {e}");
+            custom(
+                "InsufficientStorage",
+                "The cluster is out of space; the request was not stored.",
+                http::StatusCode::INSUFFICIENT_STORAGE,
+            )
         }
         _ => {
             tracing::error!("internal error: {e}");
@@ -86,4 +97,30 @@ pub fn custom(code: &'static str, msg: &'static str, status: http::StatusCode) -
     let mut e = S3Error::with_message(s3s::S3ErrorCode::Custom(code.into()), msg);
     e.set_status_code(status);
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cuttle_client::ClientError;
+
+    fn refused(code: &str) -> RgwError {
+        RgwError::Cluster(ClientError::Refused {
+            grpc: tonic::Code::ResourceExhausted,
+            code: code.into(),
+            message: "osd.1 is full".into(),
+        })
+    }
+
+    #[test]
+    fn a_full_cluster_is_a_507_that_sdks_do_not_retry() {
+        let e = internal(refused("no_space"));
+        assert_eq!(
+            e.status_code(),
+            Some(http::StatusCode::INSUFFICIENT_STORAGE)
+        );
+        assert_eq!(e.code().as_str(), "InsufficientStorage");
+        let other = internal(refused("store_error"));
+        assert_eq!(other.code().as_str(), "InternalError");
+    }
 }
