@@ -35,6 +35,10 @@ impl<I> S3ErrorIo<I> {
     }
 }
 
+/// Longest head of hyper's automatic error responses looked at (theirs are ~100 bytes:
+/// status line, `connection`, `content-length`, `date`).
+const AUTOMATIC_HEAD_MAX: usize = 512;
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
@@ -43,6 +47,14 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// The S3 response to send instead of `buf`, if `buf` is one of hyper's automatic
 /// error responses.
 pub fn rewrite(buf: &[u8]) -> Option<Vec<u8>> {
+    // Cheap checks first: every write of a response passes here, bodies of many MiB
+    // included, and hyper's error heads are short and written whole.
+    if buf.len() > AUTOMATIC_HEAD_MAX
+        || !buf.starts_with(b"HTTP/1.1 4")
+        || !buf.ends_with(b"\r\n\r\n")
+    {
+        return None;
+    }
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     if end != buf.len() {
         return None;
@@ -192,6 +204,14 @@ mod tests {
         let out = String::from_utf8(rewrite(big).expect("rewritten")).expect("utf8");
         assert!(out.starts_with("HTTP/1.1 400 "));
         assert!(out.contains("<Code>RequestHeaderSectionTooLarge</Code>"));
+    }
+
+    #[test]
+    fn bodies_and_long_heads_pass_through() {
+        let mut body = vec![b'x'; 4 << 20];
+        body.extend_from_slice(HYPER_400);
+        assert!(rewrite(&body).is_none(), "a body ending like an error head");
+        assert!(rewrite(&HYPER_400[..HYPER_400.len() - 2]).is_none());
     }
 
     #[test]

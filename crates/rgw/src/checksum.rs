@@ -1,13 +1,17 @@
 //! Checksums of uploaded data: the ETag's MD5 (always), `Content-MD5`, and the
 //! flexible checksums `x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256}` given in a
 //! header or in an aws-chunked trailer (named by `x-amz-trailer`), or merely asked for
-//! with `x-amz-sdk-checksum-algorithm`. All of them are computed in the same single
-//! pass over the data ([`Hashers`]) on the ingest thread.
+//! with `x-amz-sdk-checksum-algorithm`. All of them are computed on the ingest thread
+//! ([`Hashers`]): the flexible checksum as each piece of the body arrives, the MD5 one
+//! stripe at a time by the shared multi-lane service (`md5_lanes`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
 use http::HeaderMap;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+
+use crate::md5_lanes::Md5Stream;
 
 /// A flexible checksum algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,7 +288,7 @@ impl Wanted {
 
 /// The hashers of one upload: MD5 for the ETag plus the wanted flexible checksum.
 pub struct Hashers {
-    md5: Md5,
+    md5: Md5Stream,
     flex: Option<(Alg, Hasher)>,
 }
 
@@ -321,7 +325,7 @@ impl Hashers {
     /// MD5 plus `alg`.
     pub fn new(alg: Option<Alg>) -> Hashers {
         Hashers {
-            md5: Md5::new(),
+            md5: Md5Stream::new(),
             flex: alg.map(|a| (a, Hasher::new(a))),
         }
     }
@@ -331,18 +335,28 @@ impl Hashers {
         Md5::checksum(d)
     }
 
-    /// Adds data.
-    pub fn update(&mut self, d: &[u8]) {
-        self.md5.update(d);
+    /// Adds data to the flexible checksum (the MD5 takes it by [`Self::update_md5`]).
+    pub fn update_checksum(&mut self, d: &[u8]) {
         if let Some((_, h)) = &mut self.flex {
             h.update(d);
         }
     }
 
+    /// Adds data to the MD5, hashed beside the caller's work (call in data order).
+    pub fn update_md5(&mut self, d: Bytes) {
+        self.md5.update(d);
+    }
+
+    /// Adds data to both.
+    pub fn update(&mut self, d: Bytes) {
+        self.update_checksum(&d);
+        self.update_md5(d);
+    }
+
     /// The digests.
     pub fn finish(self) -> Digests {
         Digests {
-            md5: self.md5.finalize(),
+            md5: self.md5.finish(),
             flex: self.flex.map(|(a, h)| (a, h.finish())),
         }
     }
@@ -395,8 +409,8 @@ mod tests {
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
         );
         let mut h = Hashers::new(Some(Alg::Sha1));
-        h.update(b"hello ");
-        h.update(b"world");
+        h.update(Bytes::from_static(b"hello "));
+        h.update(Bytes::from_static(b"world"));
         let d = h.finish();
         assert_eq!(d.etag(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
         assert_eq!(

@@ -40,6 +40,7 @@ pub mod front;
 pub mod gc;
 pub mod host;
 pub mod index;
+pub mod md5_lanes;
 pub mod meta;
 pub mod metrics;
 pub mod names;

@@ -1,0 +1,574 @@
+//! MD5 of many uploads at once: the ETag hash, computed by one service thread that
+//! runs up to eight uploads' MD5s side by side in the lanes of AVX2 registers.
+//!
+//! MD5 is one long dependency chain per stream (~700 MB/s on a core here), and a
+//! gateway under load hashes many streams at the same time: the service gives each
+//! stream with data pending one 32-bit lane and advances all of them one 64-byte
+//! block per step, the way MinIO's `md5-simd` does. A lone stream (or a CPU without
+//! AVX2) is hashed by the scalar code on the same thread.
+//!
+//! [`Md5Stream`] is what an upload holds: it hands whole-block runs of its data to the
+//! service and waits for the result only when it needs the state again (the next run,
+//! a partial block, the digest), so hashing overlaps with whatever the upload does
+//! next. Should the service be gone, the stream hashes its data itself.
+
+use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+
+use bytes::Bytes;
+
+/// MD5 chaining state: `a, b, c, d`.
+type State = [u32; 4];
+
+const INITIAL: State = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+const BLOCK: usize = 64;
+/// Lanes of one AVX2 step.
+const LANES: usize = 8;
+/// Blocks per service step: new jobs join between steps.
+const STEP_BLOCKS: usize = 1024;
+/// Runs shorter than this are hashed by the stream itself (a thread hop costs more).
+const INLINE_MAX: usize = 16 << 10;
+/// Busy lanes from which a lockstep step beats hashing them one after another (one
+/// lane of the eight-lane kernel runs at ~40% of the one-stream code).
+const SIMD_MIN_BUSY: usize = 3;
+/// Jobs queued for the service beyond the lanes.
+const QUEUE: usize = 64;
+
+/// Per-round additive constants: `floor(|sin(i + 1)| * 2^32)`.
+const K: [u32; 64] = [
+    0xd76a_a478,
+    0xe8c7_b756,
+    0x2420_70db,
+    0xc1bd_ceee,
+    0xf57c_0faf,
+    0x4787_c62a,
+    0xa830_4613,
+    0xfd46_9501,
+    0x6980_98d8,
+    0x8b44_f7af,
+    0xffff_5bb1,
+    0x895c_d7be,
+    0x6b90_1122,
+    0xfd98_7193,
+    0xa679_438e,
+    0x49b4_0821,
+    0xf61e_2562,
+    0xc040_b340,
+    0x265e_5a51,
+    0xe9b6_c7aa,
+    0xd62f_105d,
+    0x0244_1453,
+    0xd8a1_e681,
+    0xe7d3_fbc8,
+    0x21e1_cde6,
+    0xc337_07d6,
+    0xf4d5_0d87,
+    0x455a_14ed,
+    0xa9e3_e905,
+    0xfcef_a3f8,
+    0x676f_02d9,
+    0x8d2a_4c8a,
+    0xfffa_3942,
+    0x8771_f681,
+    0x6d9d_6122,
+    0xfde5_380c,
+    0xa4be_ea44,
+    0x4bde_cfa9,
+    0xf6bb_4b60,
+    0xbebf_bc70,
+    0x289b_7ec6,
+    0xeaa1_27fa,
+    0xd4ef_3085,
+    0x0488_1d05,
+    0xd9d4_d039,
+    0xe6db_99e5,
+    0x1fa2_7cf8,
+    0xc4ac_5665,
+    0xf429_2244,
+    0x432a_ff97,
+    0xab94_23a7,
+    0xfc93_a039,
+    0x655b_59c3,
+    0x8f0c_cc92,
+    0xffef_f47d,
+    0x8584_5dd1,
+    0x6fa8_7e4f,
+    0xfe2c_e6e0,
+    0xa301_4314,
+    0x4e08_11a1,
+    0xf753_7e82,
+    0xbd3a_f235,
+    0x2ad7_d2bb,
+    0xeb86_d391,
+];
+
+/// Left-rotation of each round.
+const S: [u32; 64] = [
+    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9,
+    14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15,
+    21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+];
+
+/// Message word of each round.
+const fn word(i: usize) -> usize {
+    match i / 16 {
+        0 => i,
+        1 => (5 * i + 1) % 16,
+        2 => (3 * i + 5) % 16,
+        _ => (7 * i) % 16,
+    }
+}
+
+/// Hashes whole 64-byte blocks into `state`, one at a time (the `md-5` crate's
+/// one-stream code).
+fn compress(state: &mut State, blocks: &[u8]) {
+    let (blocks, rest) = blocks.as_chunks::<BLOCK>();
+    debug_assert!(rest.is_empty(), "whole blocks");
+    md5::block_api::compress(state, blocks);
+}
+
+/// The digest of `state` after the final (padded) block.
+fn digest(state: &State) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, s) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+/// The padding that ends a message of `len` bytes whose last partial block is `tail`.
+fn pad(tail: &[u8], len: u64) -> Vec<u8> {
+    let mut last = tail.to_vec();
+    last.push(0x80);
+    while last.len() % BLOCK != BLOCK - 8 {
+        last.push(0);
+    }
+    last.extend_from_slice(&len.wrapping_mul(8).to_le_bytes());
+    last
+}
+
+/// One run of whole blocks to hash from a state.
+struct Job {
+    state: State,
+    data: Bytes,
+    reply: SyncSender<State>,
+}
+
+/// A job in a lane, `done` bytes in.
+struct Active {
+    job: Job,
+    done: usize,
+}
+
+/// The service's queue: one thread, started on first use.
+fn service() -> Option<&'static SyncSender<Job>> {
+    static SERVICE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+    SERVICE
+        .get_or_init(|| {
+            let (tx, rx) = sync_channel(QUEUE);
+            std::thread::Builder::new()
+                .name("cuttle-md5".into())
+                .spawn(move || serve(&rx))
+                .map_err(|e| tracing::warn!("no MD5 service thread ({e}); uploads hash alone"))
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// The service loop: fills free lanes from the queue, advances every busy lane by up
+/// to [`STEP_BLOCKS`] blocks, answers the jobs that are done.
+fn serve(rx: &Receiver<Job>) {
+    let mut lanes: Vec<Option<Active>> = (0..LANES).map(|_| None).collect();
+    loop {
+        if lanes.iter().all(Option::is_none) {
+            match rx.recv() {
+                Ok(job) => lanes[0] = Some(Active { job, done: 0 }),
+                Err(_) => return,
+            }
+        }
+        for lane in lanes.iter_mut().filter(|l| l.is_none()) {
+            match rx.try_recv() {
+                Ok(job) => *lane = Some(Active { job, done: 0 }),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        step(&mut lanes);
+        for lane in lanes.iter_mut() {
+            if lane.as_ref().is_some_and(|a| a.done == a.job.data.len())
+                && let Some(a) = lane.take()
+            {
+                // The stream may have given up waiting; nothing to do then.
+                let _ = a.job.reply.send(a.job.state);
+            }
+        }
+    }
+}
+
+/// Advances the busy lanes by the same number of blocks.
+fn step(lanes: &mut [Option<Active>]) {
+    let blocks = lanes
+        .iter()
+        .flatten()
+        .map(|a| (a.job.data.len() - a.done) / BLOCK)
+        .min()
+        .unwrap_or(0)
+        .min(STEP_BLOCKS);
+    if blocks == 0 {
+        return;
+    }
+    let len = blocks * BLOCK;
+    #[cfg(target_arch = "x86_64")]
+    if lanes.iter().flatten().count() >= SIMD_MIN_BUSY
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        let mut states = [INITIAL; LANES];
+        let mut inputs: [&[u8]; LANES] = [&[]; LANES];
+        let first = lanes.iter().flatten().next();
+        for (i, lane) in lanes.iter().enumerate() {
+            // Idle lanes repeat the first busy lane's input; their result is dropped.
+            if let Some(a) = lane.as_ref().or(first) {
+                states[i] = a.job.state;
+                inputs[i] = &a.job.data[a.done..a.done + len];
+            }
+        }
+        // SAFETY: AVX2 is present (checked above).
+        unsafe { x86::compress_lanes(&mut states, &inputs) };
+        for (lane, state) in lanes.iter_mut().zip(states) {
+            if let Some(a) = lane {
+                a.job.state = state;
+                a.done += len;
+            }
+        }
+        return;
+    }
+    for a in lanes.iter_mut().flatten() {
+        compress(&mut a.job.state, &a.job.data[a.done..a.done + len]);
+        a.done += len;
+    }
+}
+
+/// The streaming MD5 of one upload.
+#[derive(Debug)]
+pub struct Md5Stream {
+    state: State,
+    /// Bytes after the last whole block.
+    tail: Vec<u8>,
+    len: u64,
+    /// A run handed to the service: its data (to hash here if the service is gone),
+    /// the state it started from, and where its result comes.
+    pending: Option<(Bytes, State, Receiver<State>)>,
+}
+
+impl Default for Md5Stream {
+    fn default() -> Self {
+        Md5Stream::new()
+    }
+}
+
+impl Md5Stream {
+    /// An empty message.
+    pub fn new() -> Md5Stream {
+        Md5Stream {
+            state: INITIAL,
+            tail: Vec::with_capacity(BLOCK),
+            len: 0,
+            pending: None,
+        }
+    }
+
+    /// The state after every run handed out so far.
+    fn settle(&mut self) {
+        if let Some((data, from, rx)) = self.pending.take() {
+            self.state = rx.recv().unwrap_or_else(|_| {
+                let mut s = from;
+                compress(&mut s, &data);
+                s
+            });
+        }
+    }
+
+    /// Appends `data` to the message; large runs are hashed by the service while the
+    /// caller goes on.
+    pub fn update(&mut self, mut data: Bytes) {
+        self.len += data.len() as u64;
+        if !self.tail.is_empty() {
+            let take = (BLOCK - self.tail.len()).min(data.len());
+            self.tail.extend_from_slice(&data.split_to(take));
+            if self.tail.len() < BLOCK {
+                return;
+            }
+            self.settle();
+            compress(&mut self.state, &self.tail);
+            self.tail.clear();
+        }
+        let whole = data.len() / BLOCK * BLOCK;
+        let blocks = data.split_to(whole);
+        self.tail.extend_from_slice(&data);
+        if blocks.is_empty() {
+            return;
+        }
+        self.settle();
+        if blocks.len() < INLINE_MAX {
+            compress(&mut self.state, &blocks);
+            return;
+        }
+        let Some(service) = service() else {
+            compress(&mut self.state, &blocks);
+            return;
+        };
+        let (reply, rx) = sync_channel(1);
+        let job = Job {
+            state: self.state,
+            data: blocks.clone(),
+            reply,
+        };
+        match service.send(job) {
+            Ok(()) => self.pending = Some((blocks, self.state, rx)),
+            Err(_) => compress(&mut self.state, &blocks),
+        }
+    }
+
+    /// The digest of the whole message.
+    pub fn finish(mut self) -> [u8; 16] {
+        self.settle();
+        let last = pad(&self.tail, self.len);
+        compress(&mut self.state, &last);
+        digest(&self.state)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! The eight-lane AVX2 kernel.
+
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, K, LANES, S, State, word};
+
+    /// The 8×8 transpose of 32-bit words: row `i` of the result holds word `i` of
+    /// every input row.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
+        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+        let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+        let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        let u0 = _mm256_unpacklo_epi64(t0, t2);
+        let u1 = _mm256_unpackhi_epi64(t0, t2);
+        let u2 = _mm256_unpacklo_epi64(t1, t3);
+        let u3 = _mm256_unpackhi_epi64(t1, t3);
+        let u4 = _mm256_unpacklo_epi64(t4, t6);
+        let u5 = _mm256_unpackhi_epi64(t4, t6);
+        let u6 = _mm256_unpacklo_epi64(t5, t7);
+        let u7 = _mm256_unpackhi_epi64(t5, t7);
+        [
+            _mm256_permute2x128_si256::<0x20>(u0, u4),
+            _mm256_permute2x128_si256::<0x20>(u1, u5),
+            _mm256_permute2x128_si256::<0x20>(u2, u6),
+            _mm256_permute2x128_si256::<0x20>(u3, u7),
+            _mm256_permute2x128_si256::<0x31>(u0, u4),
+            _mm256_permute2x128_si256::<0x31>(u1, u5),
+            _mm256_permute2x128_si256::<0x31>(u2, u6),
+            _mm256_permute2x128_si256::<0x31>(u3, u7),
+        ]
+    }
+
+    /// Hashes the blocks of eight equal-length inputs into their eight states.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn compress_lanes(states: &mut [State; LANES], inputs: &[&[u8]; LANES]) {
+        let len = inputs[0].len();
+        assert!(
+            len.is_multiple_of(BLOCK) && inputs.iter().all(|i| i.len() == len),
+            "whole blocks, the same number in every lane"
+        );
+        let column = |j: usize| {
+            let words: [i32; LANES] = std::array::from_fn(|l| states[l][j] as i32);
+            // SAFETY: `words` is 32 readable bytes; the load is unaligned.
+            unsafe { _mm256_loadu_si256(words.as_ptr().cast()) }
+        };
+        let (mut a, mut b, mut c, mut d) = (column(0), column(1), column(2), column(3));
+        let ones = _mm256_set1_epi32(-1);
+        for at in (0..len).step_by(BLOCK) {
+            let mut m = [_mm256_setzero_si256(); 16];
+            for half in 0..2 {
+                let rows: [__m256i; 8] = std::array::from_fn(|l| {
+                    let bytes = &inputs[l][at + half * 32..at + half * 32 + 32];
+                    // SAFETY: `bytes` is 32 readable bytes; the load is unaligned.
+                    unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+                });
+                m[half * 8..half * 8 + 8].copy_from_slice(&transpose(rows));
+            }
+            let (a0, b0, c0, d0) = (a, b, c, d);
+            // Sixty-four rounds, unrolled so every rotation is an immediate shift.
+            macro_rules! rounds {
+                ($f:expr; $($i:literal)*) => {$(
+                    let sum = _mm256_add_epi32(
+                        _mm256_add_epi32($f(b, c, d), a),
+                        _mm256_add_epi32(_mm256_set1_epi32(K[$i] as i32), m[word($i)]),
+                    );
+                    let rotated = _mm256_or_si256(
+                        _mm256_slli_epi32::<{ S[$i] as i32 }>(sum),
+                        _mm256_srli_epi32::<{ 32 - S[$i] as i32 }>(sum),
+                    );
+                    (a, d, c) = (d, c, b);
+                    b = _mm256_add_epi32(b, rotated);
+                )*};
+            }
+            let f = |b, c, d| _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d)));
+            let g = |b, c, d| _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c)));
+            let h = |b, c, d| _mm256_xor_si256(_mm256_xor_si256(b, c), d);
+            let i = |b, c, d| _mm256_xor_si256(c, _mm256_or_si256(b, _mm256_xor_si256(d, ones)));
+            rounds!(f; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            rounds!(g; 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+            rounds!(h; 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47);
+            rounds!(i; 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+            a = _mm256_add_epi32(a, a0);
+            b = _mm256_add_epi32(b, b0);
+            c = _mm256_add_epi32(c, c0);
+            d = _mm256_add_epi32(d, d0);
+        }
+        for (j, v) in [a, b, c, d].into_iter().enumerate() {
+            let mut words = [0i32; LANES];
+            // SAFETY: `words` is 32 writable bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(words.as_mut_ptr().cast(), v) };
+            for (state, w) in states.iter_mut().zip(words) {
+                state[j] = w as u32;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::crypto::{Checksum as _, Md5};
+
+    fn reference(data: &[u8]) -> [u8; 16] {
+        Md5::checksum(data)
+    }
+
+    fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_digests() {
+        let hex = |d: [u8; 16]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let one = |s: &[u8]| {
+            let mut m = Md5Stream::new();
+            m.update(Bytes::copy_from_slice(s));
+            hex(m.finish())
+        };
+        assert_eq!(one(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(one(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            one(
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+            ),
+            "57edf4a22be3c955ac49da2e2107b67a"
+        );
+    }
+
+    #[test]
+    fn any_split_of_any_length_matches_the_reference() {
+        for len in [
+            0,
+            1,
+            55,
+            56,
+            63,
+            64,
+            65,
+            127,
+            128,
+            16 << 10,
+            (16 << 10) + 1,
+            1 << 20,
+            (3 << 20) + 17,
+        ] {
+            let data = pseudo_random(len, len as u64);
+            for piece in [1usize, 63, 64, 1000, 16 << 10, 1 << 20, usize::MAX] {
+                if piece == 1 && len > 4096 {
+                    continue;
+                }
+                let mut m = Md5Stream::new();
+                let bytes = Bytes::from(data.clone());
+                let mut at = 0;
+                while at < len {
+                    let n = piece.min(len - at);
+                    m.update(bytes.slice(at..at + n));
+                    at += n;
+                }
+                assert_eq!(
+                    m.finish(),
+                    reference(&data),
+                    "{len} bytes in pieces of {piece}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn many_streams_at_once_share_the_lanes_and_stay_exact() {
+        // Twelve threads (more than the lanes) of different lengths and piece sizes.
+        let threads: Vec<_> = (0..12u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let len = (1 << 20) + (t as usize) * 4099;
+                    let data = Bytes::from(pseudo_random(len, 100 + t));
+                    let piece = [64 << 10, 1 << 20, 200_000][t as usize % 3];
+                    let mut m = Md5Stream::new();
+                    for start in (0..len).step_by(piece) {
+                        m.update(data.slice(start..(start + piece).min(len)));
+                    }
+                    (m.finish(), reference(&data))
+                })
+            })
+            .collect();
+        for t in threads {
+            let (got, want) = t.join().expect("hashing thread");
+            assert_eq!(got, want);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_lane_kernel_matches_the_scalar_one() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let data: Vec<Vec<u8>> = (0..LANES)
+            .map(|l| pseudo_random(64 * 37, l as u64))
+            .collect();
+        let inputs: [&[u8]; LANES] = std::array::from_fn(|l| data[l].as_slice());
+        let mut states: [State; LANES] = std::array::from_fn(|l| {
+            let mut s = INITIAL;
+            s[l % 4] ^= l as u32;
+            s
+        });
+        let mut expected = states;
+        for (s, d) in expected.iter_mut().zip(&data) {
+            compress(s, d);
+        }
+        // SAFETY: AVX2 is present (checked above).
+        unsafe { x86::compress_lanes(&mut states, &inputs) };
+        assert_eq!(states, expected);
+    }
+}
