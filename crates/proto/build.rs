@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&root])?;
     tonic_prost_build::configure()
         .bytes(".cuttle.v1")
+        // Sizes the encode buffer to the message first (see src/codec.rs).
+        .codec_path("crate::codec::ReservingCodec")
         .compile_fds(fds)?;
     Ok(())
 }
