@@ -28,6 +28,14 @@ async fn put(s: &dyn ObjectStore, name: &str, data: Vec<u8>) -> Result<(), Store
     s.queue_transaction(t).await
 }
 
+/// The whole object (the test fails if it cannot be read).
+async fn get(s: &dyn ObjectStore, name: &str) -> Vec<u8> {
+    s.read(&coll(), name, 0, u64::MAX)
+        .await
+        .unwrap_or_else(|e| panic!("reading {name}: {e}"))
+        .to_vec()
+}
+
 async fn create_coll(s: &dyn ObjectStore) {
     let mut t = Transaction::new();
     t.create_collection(&coll());
@@ -100,14 +108,7 @@ async fn everything_survives_reopen() {
     let report = store.fsck(true).await.unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.objects, 20);
-    assert_eq!(
-        store
-            .read(&coll(), "big", 0, u64::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-        pattern(99, 300_000)
-    );
+    assert_eq!(get(&store, "big").await, pattern(99, 300_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,14 +340,7 @@ async fn a_failing_device_stops_writes_but_keeps_reads() {
     let r = put(&store, "later", pattern(3, 10)).await;
     assert!(matches!(r, Err(StoreError::Failed(_))), "{r:?}");
     // ...but committed data stays readable.
-    assert_eq!(
-        store
-            .read(&coll(), "good", 0, u64::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-        pattern(1, 10000)
-    );
+    assert_eq!(get(&store, "good").await, pattern(1, 10000));
     assert!(store.stat(&coll(), "bad").await.is_err());
     store.close().await;
 
@@ -412,14 +406,7 @@ async fn flipped_bytes_are_caught_by_reads_and_deep_fsck() {
         pattern(5, 50_000)[..8192]
     );
     for i in (0..8u64).filter(|&i| i != 5) {
-        assert_eq!(
-            store
-                .read(&coll(), &format!("o{i}"), 0, u64::MAX)
-                .await
-                .unwrap()
-                .to_vec(),
-            pattern(i, 50_000)
-        );
+        assert_eq!(get(&store, &format!("o{i}")).await, pattern(i, 50_000));
     }
     let shallow = store.fsck(false).await.unwrap();
     assert!(shallow.is_clean(), "metadata is fine: {shallow:?}");
@@ -463,11 +450,7 @@ async fn deferred_writes_come_back_when_the_device_lost_them() {
     let store = disk.open().await;
     for (i, len) in sizes.iter().enumerate() {
         assert_eq!(
-            store
-                .read(&coll(), &format!("d{i}"), 0, u64::MAX)
-                .await
-                .unwrap()
-                .to_vec(),
+            get(&store, &format!("d{i}")).await,
             pattern(50 + i as u64, *len),
             "d{i}"
         );
@@ -492,11 +475,7 @@ async fn a_deferred_write_whose_device_write_fails_is_still_durable() {
     faults.fail_flushes.store(true, Ordering::SeqCst);
     put(&store, "small", pattern(8, 9000)).await.unwrap();
     assert_eq!(
-        store
-            .read(&coll(), "small", 0, u64::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
+        get(&store, "small").await,
         pattern(8, 9000),
         "served from memory"
     );
@@ -507,25 +486,14 @@ async fn a_deferred_write_whose_device_write_fails_is_still_durable() {
     let r = put(&store, "next", pattern(9, 10)).await;
     assert!(matches!(r, Err(StoreError::Failed(_))), "{r:?}");
     assert_eq!(
-        store
-            .read(&coll(), "small", 0, u64::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
+        get(&store, "small").await,
         pattern(8, 9000),
         "reads keep working"
     );
     store.close().await;
 
     let store = disk.open().await;
-    assert_eq!(
-        store
-            .read(&coll(), "small", 0, u64::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-        pattern(8, 9000)
-    );
+    assert_eq!(get(&store, "small").await, pattern(8, 9000));
     assert!(store.stat(&coll(), "big").await.is_err());
     assert!(store.stat(&coll(), "next").await.is_err());
     assert!(store.fsck(true).await.unwrap().is_clean());

@@ -12,7 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{TestDisk, pattern};
 use cuttle_objectstore::device::DeviceBackend;
-use cuttle_objectstore::{CollectionId, CommitCounters, ObjectStore, Transaction};
+use cuttle_objectstore::device::faulty::Faults;
+use cuttle_objectstore::{CollectionId, CommitCounters, DiskStore, ObjectStore, Transaction};
 
 const N: u64 = 32;
 
@@ -32,6 +33,18 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     assert!(waited.is_ok(), "timed out waiting until {what}");
 }
 
+/// A fresh 64 MiB store opened with fault injection, holding the test collection.
+async fn faulty_store_with_collection() -> (TestDisk, Arc<DiskStore>, Arc<Faults>) {
+    let disk = TestDisk::new(DeviceBackend::Auto);
+    disk.mkfs(64 << 20).await.close().await;
+    let (store, faults) = disk.open_faulty().await;
+    let store = Arc::new(store);
+    let mut t = Transaction::new();
+    t.create_collection(&coll());
+    store.queue_transaction(t).await.unwrap();
+    (disk, store, faults)
+}
+
 fn put_txn(name: &str, seed: u64, len: usize) -> Transaction {
     let mut t = Transaction::new();
     t.write_full(&coll(), name, Bytes::from(pattern(seed, len)));
@@ -40,13 +53,7 @@ fn put_txn(name: &str, seed: u64, len: usize) -> Transaction {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_synced_writes_share_one_commit() {
-    let disk = TestDisk::new(DeviceBackend::Auto);
-    disk.mkfs(64 << 20).await.close().await;
-    let (store, faults) = disk.open_faulty().await;
-    let store = Arc::new(store);
-    let mut t = Transaction::new();
-    t.create_collection(&coll());
-    store.queue_transaction(t).await.unwrap();
+    let (_disk, store, faults) = faulty_store_with_collection().await;
 
     // 1. Hold the committer inside the device flush of a first transaction (large
     // enough not to be deferred: it needs the flush).
@@ -129,13 +136,7 @@ fn read_all(
 /// the flush is released, their records are deleted; a reopen finds everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_data_is_cleaned_in_the_background_while_commits_go_on() {
-    let disk = TestDisk::new(DeviceBackend::Auto);
-    disk.mkfs(64 << 20).await.close().await;
-    let (store, faults) = disk.open_faulty().await;
-    let store = Arc::new(store);
-    let mut t = Transaction::new();
-    t.create_collection(&coll());
-    store.queue_transaction(t).await.unwrap();
+    let (disk, store, faults) = faulty_store_with_collection().await;
 
     faults.hold_flushes();
     // Enough deferred transactions to start a background clean; sizes vary so that
