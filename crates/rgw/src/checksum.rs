@@ -1,9 +1,9 @@
 //! Checksums of uploaded data: the ETag's MD5 (always), `Content-MD5`, and the
 //! flexible checksums `x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256}` given in a
 //! header or in an aws-chunked trailer (named by `x-amz-trailer`), or merely asked for
-//! with `x-amz-sdk-checksum-algorithm`. All of them are computed on the ingest thread
-//! ([`Hashers`]): the flexible checksum as each piece of the body arrives, the MD5 one
-//! stripe at a time by the shared multi-lane service (`md5_lanes`).
+//! with `x-amz-sdk-checksum-algorithm`. All of them are computed as each piece of the
+//! body arrives on the ingest thread ([`Hashers`]), the MD5 by the shared multi-lane
+//! service (`md5_lanes`) beside it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -335,22 +335,13 @@ impl Hashers {
         Md5::checksum(d)
     }
 
-    /// Adds data to the flexible checksum (the MD5 takes it by [`Self::update_md5`]).
-    pub fn update_checksum(&mut self, d: &[u8]) {
-        if let Some((_, h)) = &mut self.flex {
-            h.update(d);
-        }
-    }
-
-    /// Adds data to the MD5, hashed beside the caller's work (call in data order).
-    pub fn update_md5(&mut self, d: Bytes) {
-        self.md5.update(d);
-    }
-
-    /// Adds data to both.
+    /// Adds data: to the flexible checksum here, to the MD5 through the shared lanes
+    /// service (`md5_lanes`), which hashes it while the upload goes on.
     pub fn update(&mut self, d: Bytes) {
-        self.update_checksum(&d);
-        self.update_md5(d);
+        if let Some((_, h)) = &mut self.flex {
+            h.update(&d);
+        }
+        self.md5.update(d);
     }
 
     /// The digests.

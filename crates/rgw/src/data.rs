@@ -318,14 +318,9 @@ where
     let mut index = 0u64;
     let mut buf = BytesMut::new();
     let mut permit: Option<OwnedSemaphorePermit> = None;
-    let send = |index: u64,
-                buf: &mut BytesMut,
-                permit: &mut Option<OwnedSemaphorePermit>,
-                hashers: &mut Hashers| {
+    let send = |index: u64, buf: &mut BytesMut, permit: &mut Option<OwnedSemaphorePermit>| {
         let data = buf.split().freeze();
         *buf = BytesMut::new();
-        // The MD5 service hashes the stripe while the cluster stores it.
-        hashers.update_md5(data.clone());
         match permit.take() {
             Some(p) => tx
                 .blocking_send((index, data, p))
@@ -339,7 +334,8 @@ where
             Some(Err(e)) => return Err(WriteError::Body(e.to_string())),
             Some(Ok(c)) => c,
         };
-        hashers.update_checksum(&chunk);
+        // The MD5 of what arrived so far is computed by the shared service meanwhile.
+        hashers.update(chunk.clone());
         total += chunk.len() as u64;
         if total > limit {
             return Err(WriteError::TooLarge { limit });
@@ -368,13 +364,13 @@ where
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if buf.len() as u64 == stripe {
-                send(index, &mut buf, &mut permit, &mut hashers)?;
+                send(index, &mut buf, &mut permit)?;
                 index += 1;
             }
         }
     }
     if !buf.is_empty() {
-        send(index, &mut buf, &mut permit, &mut hashers)?;
+        send(index, &mut buf, &mut permit)?;
     }
     if let Some(exp) = expected_len
         && total != exp

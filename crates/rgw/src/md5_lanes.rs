@@ -7,13 +7,16 @@
 //! block per step, the way MinIO's `md5-simd` does. A lone stream (or a CPU without
 //! AVX2) is hashed by the scalar code on the same thread.
 //!
-//! [`Md5Stream`] is what an upload holds: it hands whole-block runs of its data to the
-//! service and waits for the result only when it needs the state again (the next run,
-//! a partial block, the digest), so hashing overlaps with whatever the upload does
-//! next. Should the service be gone, the stream hashes its data itself.
+//! [`Md5Stream`] is what an upload holds: as its body arrives it hands the service
+//! whole-block runs of it, a quarter MiB at a time, and waits for the result only
+//! before the next hand-out or the digest, so hashing overlaps with receiving and every
+//! upload in flight has work in a lane. Should the service be gone, the stream hashes
+//! its data itself.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -26,11 +29,18 @@ const BLOCK: usize = 64;
 const LANES: usize = 8;
 /// Blocks per service step: new jobs join between steps.
 const STEP_BLOCKS: usize = 1024;
-/// Runs shorter than this are hashed by the stream itself (a thread hop costs more).
+/// Data a stream collects before handing it to the service.
+const JOB_BYTES: usize = 256 << 10;
+/// Hand-outs shorter than this are hashed by the stream itself (a thread hop costs
+/// more).
 const INLINE_MAX: usize = 16 << 10;
 /// Busy lanes from which a lockstep step beats hashing them one after another (one
 /// lane of the eight-lane kernel runs at ~40% of the one-stream code).
 const SIMD_MIN_BUSY: usize = 3;
+/// How long the service waits for more jobs when few lanes are busy.
+const GATHER: Duration = Duration::from_millis(1);
+/// Streams that exist: whether more jobs may be on their way.
+static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 /// Jobs queued for the service beyond the lanes.
 const QUEUE: usize = 64;
 
@@ -147,17 +157,51 @@ fn pad(tail: &[u8], len: u64) -> Vec<u8> {
     last
 }
 
-/// One run of whole blocks to hash from a state.
+/// Runs of whole blocks to hash, in order, from a state.
 struct Job {
     state: State,
-    data: Bytes,
+    /// Each a whole number of blocks, none empty.
+    runs: Vec<Bytes>,
     reply: SyncSender<State>,
 }
 
-/// A job in a lane, `done` bytes in.
+/// A job in a lane: the run it is in and how far into it.
 struct Active {
     job: Job,
-    done: usize,
+    run: usize,
+    at: usize,
+}
+
+impl Active {
+    fn new(job: Job) -> Active {
+        Active { job, run: 0, at: 0 }
+    }
+
+    /// The rest of the current run (empty once every run is hashed).
+    fn current(&self) -> &[u8] {
+        self.job.runs.get(self.run).map_or(&[], |r| &r[self.at..])
+    }
+
+    fn advance(&mut self, len: usize) {
+        self.at += len;
+        if self
+            .job
+            .runs
+            .get(self.run)
+            .is_some_and(|r| self.at == r.len())
+        {
+            self.run += 1;
+            self.at = 0;
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.run == self.job.runs.len()
+    }
+
+    fn fresh(&self) -> bool {
+        self.run == 0 && self.at == 0
+    }
 }
 
 /// The service's queue: one thread, started on first use.
@@ -183,19 +227,24 @@ fn serve(rx: &Receiver<Job>) {
     loop {
         if lanes.iter().all(Option::is_none) {
             match rx.recv() {
-                Ok(job) => lanes[0] = Some(Active { job, done: 0 }),
+                Ok(job) => lanes[0] = Some(Active::new(job)),
                 Err(_) => return,
             }
         }
-        for lane in lanes.iter_mut().filter(|l| l.is_none()) {
-            match rx.try_recv() {
-                Ok(job) => *lane = Some(Active { job, done: 0 }),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        fill(&mut lanes, rx);
+        if wants_company(&lanes) {
+            // Hashing a few lanes alone costs more than the lanes side by side: with
+            // other uploads under way, give them a moment to hand in their data.
+            if let Ok(job) = rx.recv_timeout(GATHER)
+                && let Some(free) = lanes.iter_mut().find(|l| l.is_none())
+            {
+                *free = Some(Active::new(job));
             }
+            fill(&mut lanes, rx);
         }
         step(&mut lanes);
         for lane in lanes.iter_mut() {
-            if lane.as_ref().is_some_and(|a| a.done == a.job.data.len())
+            if lane.as_ref().is_some_and(Active::done)
                 && let Some(a) = lane.take()
             {
                 // The stream may have given up waiting; nothing to do then.
@@ -205,12 +254,32 @@ fn serve(rx: &Receiver<Job>) {
     }
 }
 
+/// Moves queued jobs into free lanes.
+fn fill(lanes: &mut [Option<Active>], rx: &Receiver<Job>) {
+    for lane in lanes.iter_mut().filter(|l| l.is_none()) {
+        match rx.try_recv() {
+            Ok(job) => *lane = Some(Active::new(job)),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+}
+
+/// Whether to wait for more jobs before a step: too few lanes are busy to use the
+/// lockstep kernel, one of them holds a job not started yet (so a job waits at most
+/// once), and enough other uploads are open to hand in more.
+fn wants_company(lanes: &[Option<Active>]) -> bool {
+    let busy = lanes.iter().flatten().count();
+    busy < SIMD_MIN_BUSY
+        && lanes.iter().flatten().any(Active::fresh)
+        && OPEN_STREAMS.load(Ordering::Relaxed) >= SIMD_MIN_BUSY
+}
+
 /// Advances the busy lanes by the same number of blocks.
 fn step(lanes: &mut [Option<Active>]) {
     let blocks = lanes
         .iter()
         .flatten()
-        .map(|a| (a.job.data.len() - a.done) / BLOCK)
+        .map(|a| a.current().len() / BLOCK)
         .min()
         .unwrap_or(0)
         .min(STEP_BLOCKS);
@@ -229,7 +298,7 @@ fn step(lanes: &mut [Option<Active>]) {
             // Idle lanes repeat the first busy lane's input; their result is dropped.
             if let Some(a) = lane.as_ref().or(first) {
                 states[i] = a.job.state;
-                inputs[i] = &a.job.data[a.done..a.done + len];
+                inputs[i] = &a.current()[..len];
             }
         }
         // SAFETY: AVX2 is present (checked above).
@@ -237,14 +306,16 @@ fn step(lanes: &mut [Option<Active>]) {
         for (lane, state) in lanes.iter_mut().zip(states) {
             if let Some(a) = lane {
                 a.job.state = state;
-                a.done += len;
+                a.advance(len);
             }
         }
         return;
     }
     for a in lanes.iter_mut().flatten() {
-        compress(&mut a.job.state, &a.job.data[a.done..a.done + len]);
-        a.done += len;
+        let mut state = a.job.state;
+        compress(&mut state, &a.current()[..len]);
+        a.job.state = state;
+        a.advance(len);
     }
 }
 
@@ -255,9 +326,18 @@ pub struct Md5Stream {
     /// Bytes after the last whole block.
     tail: Vec<u8>,
     len: u64,
-    /// A run handed to the service: its data (to hash here if the service is gone),
-    /// the state it started from, and where its result comes.
-    pending: Option<(Bytes, State, Receiver<State>)>,
+    /// Whole-block runs not handed out yet, and their length.
+    runs: Vec<Bytes>,
+    runs_len: usize,
+    /// Runs handed to the service: their data (to hash here if the service is gone),
+    /// the state they started from, and where the result comes.
+    pending: Option<(Vec<Bytes>, State, Receiver<State>)>,
+}
+
+impl Drop for Md5Stream {
+    fn drop(&mut self) {
+        OPEN_STREAMS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Md5Stream {
@@ -269,27 +349,63 @@ impl Default for Md5Stream {
 impl Md5Stream {
     /// An empty message.
     pub fn new() -> Md5Stream {
+        OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
         Md5Stream {
             state: INITIAL,
             tail: Vec::with_capacity(BLOCK),
             len: 0,
+            runs: Vec::new(),
+            runs_len: 0,
             pending: None,
         }
     }
 
     /// The state after every run handed out so far.
     fn settle(&mut self) {
-        if let Some((data, from, rx)) = self.pending.take() {
+        if let Some((runs, from, rx)) = self.pending.take() {
             self.state = rx.recv().unwrap_or_else(|_| {
                 let mut s = from;
-                compress(&mut s, &data);
+                runs.iter().for_each(|r| compress(&mut s, r));
                 s
             });
         }
     }
 
-    /// Appends `data` to the message; large runs are hashed by the service while the
-    /// caller goes on.
+    fn push_run(&mut self, run: Bytes) {
+        self.runs_len += run.len();
+        self.runs.push(run);
+    }
+
+    /// Hands the collected runs to the service (or hashes them here when they are few
+    /// or there is no service), once the previous ones are done.
+    fn hand_out(&mut self) {
+        if self.runs.is_empty() {
+            return;
+        }
+        let runs = std::mem::take(&mut self.runs);
+        let len = std::mem::take(&mut self.runs_len);
+        self.settle();
+        let service = service().filter(|_| len >= INLINE_MAX);
+        let Some(service) = service else {
+            runs.iter().for_each(|r| compress(&mut self.state, r));
+            return;
+        };
+        let (reply, rx) = sync_channel(1);
+        let job = Job {
+            state: self.state,
+            runs: runs.clone(),
+            reply,
+        };
+        match service.send(job) {
+            Ok(()) => self.pending = Some((runs, self.state, rx)),
+            Err(_) => runs.iter().for_each(|r| compress(&mut self.state, r)),
+        }
+    }
+
+    /// Appends `data` to the message. Whole blocks are collected and handed to the
+    /// service [`JOB_BYTES`] at a time, so the uploads in flight keep its lanes busy
+    /// while their bodies arrive; the caller waits only when the previous hand-out of
+    /// this stream is still being hashed.
     pub fn update(&mut self, mut data: Bytes) {
         self.len += data.len() as u64;
         if !self.tail.is_empty() {
@@ -298,39 +414,24 @@ impl Md5Stream {
             if self.tail.len() < BLOCK {
                 return;
             }
-            self.settle();
-            compress(&mut self.state, &self.tail);
+            let block = Bytes::copy_from_slice(&self.tail);
             self.tail.clear();
+            self.push_run(block);
         }
         let whole = data.len() / BLOCK * BLOCK;
         let blocks = data.split_to(whole);
         self.tail.extend_from_slice(&data);
-        if blocks.is_empty() {
-            return;
+        if !blocks.is_empty() {
+            self.push_run(blocks);
         }
-        self.settle();
-        if blocks.len() < INLINE_MAX {
-            compress(&mut self.state, &blocks);
-            return;
-        }
-        let Some(service) = service() else {
-            compress(&mut self.state, &blocks);
-            return;
-        };
-        let (reply, rx) = sync_channel(1);
-        let job = Job {
-            state: self.state,
-            data: blocks.clone(),
-            reply,
-        };
-        match service.send(job) {
-            Ok(()) => self.pending = Some((blocks, self.state, rx)),
-            Err(_) => compress(&mut self.state, &blocks),
+        if self.runs_len >= JOB_BYTES {
+            self.hand_out();
         }
     }
 
     /// The digest of the whole message.
     pub fn finish(mut self) -> [u8; 16] {
+        self.hand_out();
         self.settle();
         let last = pad(&self.tail, self.len);
         compress(&mut self.state, &last);
