@@ -1,15 +1,18 @@
-//! `cuttle bench POOL write|seq|rand` (like `rados bench`) and `cuttle osd bench N`.
+//! `cuttle bench POOL write|seq|rand|cleanup` (like `rados bench`) and `cuttle osd bench
+//! N`.
 //!
 //! `write` keeps `--concurrency` object writes in flight for `--seconds`, each a new
 //! object of `--object-size` bytes whose content is derived from its index, so `seq`
 //! and `rand` (which read back the objects a `write --no-cleanup` left, recorded in the
 //! object `bench_meta`) verify every byte and count mismatches as errors. A line per
 //! second shows progress (stderr); the summary gives bandwidth, IOPS and latency from
-//! an HDR histogram. JSON: `{mode, pool, seconds, ops, bytes, bandwidth_mib_s,
-//! bandwidth_mb_s, iops, errors, latency_ms: {avg, p50, p99, max}}`.
+//! an HDR histogram. A write that finds the pool's OSDs full (`no_space`) stops the run
+//! early and says so (`pool_full`). JSON: `{mode, pool, seconds, ops, bytes,
+//! bandwidth_mib_s, bandwidth_mb_s, iops, errors, pool_full, latency_ms: {avg, p50,
+//! p99, max}}`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -34,6 +37,8 @@ pub enum Mode {
     Seq,
     /// Read them in random order.
     Rand,
+    /// Remove the objects of the last `write --no-cleanup`.
+    Cleanup,
 }
 
 /// Options of `cuttle bench`.
@@ -64,6 +69,8 @@ struct Shared {
     bytes: AtomicU64,
     /// Failed operations or verification mismatches.
     errors: AtomicU64,
+    /// A write found the pool's OSDs full: every worker stops.
+    full: AtomicBool,
 }
 
 /// Benchmark object contents: one pseudo-random body per object size, with the
@@ -134,6 +141,8 @@ pub struct BenchReport {
     pub iops: f64,
     /// Failures and verification mismatches.
     pub errors: u64,
+    /// The run stopped early because the pool's OSDs are full (`no_space`).
+    pub pool_full: bool,
     /// Latency summary.
     pub latency_ms: Latency,
 }
@@ -164,7 +173,7 @@ impl Report for BenchReport {
              Average latency (ms):   {:.2}\n\
              p50 latency (ms):       {:.2}\n\
              p99 latency (ms):       {:.2}\n\
-             Max latency (ms):       {:.2}\n",
+             Max latency (ms):       {:.2}\n{}",
             self.seconds,
             self.ops,
             self.bytes,
@@ -176,6 +185,13 @@ impl Report for BenchReport {
             self.latency_ms.p50,
             self.latency_ms.p99,
             self.latency_ms.max,
+            if self.pool_full {
+                "Stopped early:          the pool's OSDs are full (no_space); remove what \
+                 `write --no-cleanup` left (`cuttle bench POOL cleanup`) or give OSDs more \
+                 space (`cluster up --osd-size`)\n"
+            } else {
+                ""
+            },
         )
     }
 }
@@ -203,6 +219,7 @@ pub async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<()> {
         .await
         .map_err(|e| failed(format_args!("opening pool {:?}", args.pool), &e))?;
     let (objects, size) = match args.mode {
+        Mode::Cleanup => return remove_left_objects(ctx, &io).await,
         Mode::Write => (u64::MAX, args.object_size),
         Mode::Seq | Mode::Rand => {
             let raw = io.read(META, 0, 0).await.map_err(|e| {
@@ -297,6 +314,7 @@ pub async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<()> {
         bandwidth_mb_s: bytes as f64 / secs / 1e6,
         iops: ops as f64 / secs,
         errors: shared.errors.load(Ordering::Relaxed),
+        pool_full: shared.full.load(Ordering::Relaxed),
         latency_ms: Latency {
             avg: if hist.is_empty() {
                 0.0
@@ -323,27 +341,37 @@ async fn worker(
     let mut hist = new_hist();
     let mut highest = 0u64;
     let payload = Payload::new(size);
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !shared.full.load(Ordering::Relaxed) {
         let index = match mode {
             Mode::Write => next.fetch_add(1, Ordering::Relaxed),
             Mode::Seq => next.fetch_add(1, Ordering::Relaxed) % objects,
             Mode::Rand => rand::rng().random_range(0..objects),
+            // `bench` removes them instead of running workers.
+            Mode::Cleanup => break,
         };
         let name = object_name(index);
         let t = Instant::now();
         let ok = match mode {
             Mode::Write => {
                 let data = Bytes::from(payload.make(index));
-                let r = io.write_full(&name, data).await.is_ok();
-                if r {
-                    highest = highest.max(index + 1);
+                match io.write_full(&name, data).await {
+                    Ok(_) => {
+                        highest = highest.max(index + 1);
+                        true
+                    }
+                    Err(e) => {
+                        if e.code() == "no_space" {
+                            shared.full.store(true, Ordering::Relaxed);
+                        }
+                        false
+                    }
                 }
-                r
             }
             Mode::Seq | Mode::Rand => match io.read(&name, 0, 0).await {
                 Ok(d) => payload.check(index, &d),
                 Err(_) => false,
             },
+            Mode::Cleanup => break,
         };
         let us = t.elapsed().as_micros() as u64;
         if ok {
@@ -355,6 +383,49 @@ async fn worker(
         }
     }
     (hist, highest)
+}
+
+/// What `cleanup` removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupReport {
+    /// Pool.
+    pub pool: String,
+    /// Benchmark objects removed (those that existed among them).
+    pub objects: u64,
+}
+
+impl Report for CleanupReport {
+    fn table(&self) -> String {
+        format!(
+            "removed the {} objects of the last `write --no-cleanup` from pool {}\n",
+            self.objects, self.pool
+        )
+    }
+}
+
+/// `cleanup`: removes what the last `write --no-cleanup` left, then its metadata.
+async fn remove_left_objects(ctx: &Ctx, io: &IoCtx) -> Result<()> {
+    let objects = match io.read(META, 0, 0).await {
+        Ok(raw) => {
+            let m: Meta = serde_json::from_slice(&raw).context("parsing the benchmark metadata")?;
+            m.objects
+        }
+        Err(e) if e.code() == "no_such_object" => 0,
+        Err(e) => return Err(failed("reading the benchmark metadata", &e)),
+    };
+    cleanup(io, objects, ctx.format == Format::Table).await?;
+    match io.remove(META).await {
+        Ok(()) => {}
+        Err(e) if e.code() == "no_such_object" => {}
+        Err(e) => return Err(failed("removing the benchmark metadata", &e)),
+    }
+    output::emit(
+        ctx.format,
+        &CleanupReport {
+            pool: io.pool_name().to_string(),
+            objects,
+        },
+    )
 }
 
 async fn cleanup(io: &IoCtx, count: u64, show: bool) -> Result<()> {

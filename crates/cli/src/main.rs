@@ -131,7 +131,8 @@ enum Command {
     Bench {
         /// Pool to benchmark
         pool: String,
-        /// write: new objects; seq/rand: read back the last `write --no-cleanup`
+        /// write: new objects; seq/rand: read back the last `write --no-cleanup`;
+        /// cleanup: remove what it left
         #[arg(value_enum)]
         mode: cmd_bench::Mode,
         /// Run time in seconds

@@ -407,6 +407,7 @@ fn blank_state(pool: cuttle_types::Pool, acting: Vec<Option<OsdId>>) -> PgState 
         interval: 0,
         active_interval: None,
         dirty: Default::default(),
+        full: Default::default(),
         recovering: Default::default(),
         backfilling: false,
         status: PgStatus::Peering,

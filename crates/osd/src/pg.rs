@@ -65,6 +65,10 @@ pub struct PgState {
     pub active_interval: Option<u64>,
     /// Members that failed an operation since the last peering and must be re-peered.
     pub dirty: BTreeSet<OsdId>,
+    /// Members whose store refused the last write or recovery push sent to them for
+    /// space: while one of them is dirty, writes fail at once with `no_space` rather
+    /// than as a retryable inactive PG.
+    pub full: BTreeSet<OsdId>,
     /// Members being recovered in the background: writes reach them, but their
     /// `last_update` advances only when their recovery completes.
     pub recovering: BTreeSet<OsdId>,

@@ -174,6 +174,14 @@ impl Osd {
         let members = st.usable_members();
         let min = st.pool.min_size as usize;
         if members.len() < min {
+            // Members left out because their store is full will not take this write
+            // either: say so now instead of letting clients retry until their deadline.
+            if let Some(&osd) = st.dirty.iter().find(|o| st.full.contains(o)) {
+                return Err(OsdError::PeerFull {
+                    osd,
+                    message: format!("pg {} cannot take writes until {osd} has room again", pg.id),
+                });
+            }
             return Err(OsdError::PgInactive {
                 pg: pg.id,
                 up: members.len(),
@@ -248,11 +256,17 @@ impl Osd {
         let mut all_full = true;
         for (osd, r) in results {
             match r {
-                Ok(()) => ok += 1,
+                Ok(()) => {
+                    ok += 1;
+                    st.full.remove(&osd);
+                }
                 Err(e) => {
                     tracing::warn!(pg = %pg.id, %osd, "sub-write failed: {e}");
                     failed.push(osd);
                     all_full &= e.is_no_space();
+                    if e.is_no_space() {
+                        st.full.insert(osd);
+                    }
                     // A full store is the error to report: retrying cannot help, unlike
                     // a peer that failed for another reason.
                     match &first_err {

@@ -200,6 +200,7 @@ impl Osd {
     ) {
         for plan in plans {
             let mut failed = false;
+            let mut out_of_space = false;
             let mut unfound = 0usize;
             tracing::info!(pg = %pg.id, osd = %plan.osd, objects = plan.targets.len(), backfill = plan.backfill, "recovering member");
             for (object, target) in &plan.targets {
@@ -232,6 +233,7 @@ impl Osd {
                     Err(e) => {
                         tracing::warn!(pg = %pg.id, osd = %plan.osd, object, "recovery failed: {e}");
                         failed = true;
+                        out_of_space = e.is_no_space();
                     }
                 }
                 pg.progress
@@ -251,11 +253,17 @@ impl Osd {
                 if let Err(e) = self.sub_write(pg.id, &st, plan.pos, plan.osd, done).await {
                     tracing::warn!(pg = %pg.id, osd = %plan.osd, "finishing recovery failed: {e}");
                     failed = true;
+                    out_of_space = e.is_no_space();
                 }
             }
             st.recovering.remove(&plan.osd);
             if failed {
                 st.dirty.insert(plan.osd);
+            }
+            if out_of_space {
+                st.full.insert(plan.osd);
+            } else if !failed {
+                st.full.remove(&plan.osd);
             }
             st.unfound += unfound;
             if st.recovering.is_empty() {
