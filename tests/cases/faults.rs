@@ -277,6 +277,17 @@ async fn full_osds_fail_writes_cleanly_and_lose_nothing() {
     };
     assert_eq!(err.code(), "no_space", "{err}");
     assert!(acked.len() >= 10, "only {} objects fit", acked.len());
+    // Later writes, to every PG, fail the same way at once: a PG whose members
+    // refused a write for space says so rather than asking clients to retry.
+    for i in 0..16u64 {
+        let name = format!("more-{i}");
+        if let Err(e) = io
+            .write_full(&name, Bytes::from(pattern(500 + i, 4 << 20)))
+            .await
+        {
+            assert_eq!(e.code(), "no_space", "{name}: {e}");
+        }
+    }
     for (seed, name) in acked.iter().enumerate() {
         let got = io.read(name, 0, 0).await.unwrap();
         assert!(
