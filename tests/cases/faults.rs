@@ -252,20 +252,26 @@ async fn a_large_omap_is_recovered_in_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_osds_fail_writes_cleanly_and_lose_nothing() {
     cuttle_tests::require_binaries(&["cuttle-mon", "cuttle-osd"]);
+    // Four OSDs for a 3-wide pool: PGs span different OSDs, which fill at different
+    // rates, so some writes are refused by one member and applied by the others.
     let c = cuttle_cluster::TestCluster::start(cuttle_cluster::LocalSpec {
         osd_size: 96 << 20,
-        ..cuttle_tests::spec(3, 3, 8)
+        ..cuttle_tests::spec(3, 4, 8)
     })
     .await
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     let mon = c.client().unwrap();
     let client = Cluster::connect(&c.conf()).await.unwrap();
     let io = client.pool("ec").await.unwrap();
-    // Each 4 MiB object puts a 2 MiB chunk on every OSD: well under 96 objects fit.
+    // Each 4 MiB object puts a 2 MiB chunk on three of the four OSDs: well under 128
+    // objects fit.
     let mut acked = Vec::new();
     let err = loop {
         let seed = acked.len() as u64;
-        assert!(seed < 96, "96 MiB OSDs took {seed} chunks of 2 MiB");
+        assert!(
+            seed < 128,
+            "96 MiB OSDs took {seed} objects of three 2 MiB chunks"
+        );
         let name = format!("fill-{seed}");
         match io
             .write_full(&name, Bytes::from(pattern(seed, 4 << 20)))
@@ -277,9 +283,10 @@ async fn full_osds_fail_writes_cleanly_and_lose_nothing() {
     };
     assert_eq!(err.code(), "no_space", "{err}");
     assert!(acked.len() >= 10, "only {} objects fit", acked.len());
-    // Later writes, to every PG, fail the same way at once: a PG whose members
-    // refused a write for space says so rather than asking clients to retry.
-    for i in 0..16u64 {
+    // Later writes fail the same way (or fit, on PGs of OSDs with room left): a PG
+    // whose member refused a write for space says so at once rather than asking
+    // clients to retry until their deadline.
+    for i in 0..32u64 {
         let name = format!("more-{i}");
         if let Err(e) = io
             .write_full(&name, Bytes::from(pattern(500 + i, 4 << 20)))

@@ -171,11 +171,19 @@ impl Osd {
             exclusive,
             compares,
         } = member_ops(&st, ops)?;
-        let members = st.usable_members();
+        // Deleting needs no room and is how room is made: members waiting to be
+        // re-peered take a delete too (keeping their last_update until they are
+        // recovered), so a PG with a full member can still free space.
+        let members = if remove {
+            st.up_members()
+        } else {
+            st.usable_members()
+        };
         let min = st.pool.min_size as usize;
         if members.len() < min {
-            // Members left out because their store is full will not take this write
-            // either: say so now instead of letting clients retry until their deadline.
+            // Members left out because their store refused a write for space will not
+            // take this one either: say so now instead of letting clients retry until
+            // their deadline.
             if let Some(&osd) = st.dirty.iter().find(|o| st.full.contains(o)) {
                 return Err(OsdError::PeerFull {
                     osd,
@@ -243,7 +251,7 @@ impl Osd {
                 version,
                 object_size,
                 ops,
-                keep_last_update: st.recovering.contains(&osd),
+                keep_last_update: st.recovering.contains(&osd) || st.dirty.contains(&osd),
                 ..ShardWrite::default()
             };
             let st = &*st;
@@ -258,6 +266,8 @@ impl Osd {
             match r {
                 Ok(()) => {
                     ok += 1;
+                    // It took the change; after a delete it has room again, and its
+                    // recovery (next peering) will tell.
                     st.full.remove(&osd);
                 }
                 Err(e) => {
