@@ -12,8 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{TestDisk, pattern};
 use cuttle_objectstore::device::DeviceBackend;
-use cuttle_objectstore::device::faulty::Faults;
-use cuttle_objectstore::{CollectionId, CommitCounters, DiskStore, ObjectStore, Transaction};
+use cuttle_objectstore::{CollectionId, CommitCounters, ObjectStore, Transaction};
 
 const N: u64 = 32;
 
@@ -33,18 +32,6 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     assert!(waited.is_ok(), "timed out waiting until {what}");
 }
 
-/// A fresh 64 MiB store opened with fault injection, holding the test collection.
-async fn faulty_store_with_collection() -> (TestDisk, Arc<DiskStore>, Arc<Faults>) {
-    let disk = TestDisk::new(DeviceBackend::Auto);
-    disk.mkfs(64 << 20).await.close().await;
-    let (store, faults) = disk.open_faulty().await;
-    let store = Arc::new(store);
-    let mut t = Transaction::new();
-    t.create_collection(&coll());
-    store.queue_transaction(t).await.unwrap();
-    (disk, store, faults)
-}
-
 fn put_txn(name: &str, seed: u64, len: usize) -> Transaction {
     let mut t = Transaction::new();
     t.write_full(&coll(), name, Bytes::from(pattern(seed, len)));
@@ -53,7 +40,13 @@ fn put_txn(name: &str, seed: u64, len: usize) -> Transaction {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_synced_writes_share_one_commit() {
-    let (_disk, store, faults) = faulty_store_with_collection().await;
+    let disk = TestDisk::new(DeviceBackend::Auto);
+    disk.mkfs(64 << 20).await.close().await;
+    let (store, faults) = disk.open_faulty().await;
+    let store = Arc::new(store);
+    let mut t = Transaction::new();
+    t.create_collection(&coll());
+    store.queue_transaction(t).await.unwrap();
 
     // 1. Hold the committer inside the device flush of a first transaction (large
     // enough not to be deferred: it needs the flush).
@@ -111,89 +104,6 @@ async fn concurrent_synced_writes_share_one_commit() {
             .await
             .unwrap();
         assert_eq!(got.to_vec(), pattern(i, 3000), "o{i}");
-    }
-    assert!(store.fsck(true).await.unwrap().is_clean());
-}
-
-fn read_all(
-    store: &Arc<cuttle_objectstore::DiskStore>,
-    name: &str,
-) -> impl Future<Output = Vec<u8>> {
-    let store = store.clone();
-    let name = name.to_string();
-    async move {
-        store
-            .read(&coll(), &name, 0, u64::MAX)
-            .await
-            .unwrap()
-            .to_vec()
-    }
-}
-
-/// Small (deferred) writes are written to their blocks in the background, many at
-/// once: while that clean is held inside its device flush, later small writes still
-/// commit, and every object reads back right (from memory or from the device). Once
-/// the flush is released, their records are deleted; a reopen finds everything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deferred_data_is_cleaned_in_the_background_while_commits_go_on() {
-    let (disk, store, faults) = faulty_store_with_collection().await;
-
-    faults.hold_flushes();
-    // Enough deferred transactions to start a background clean; sizes vary so that
-    // some share blocks' neighbours and some span several blocks.
-    let len = |i: u64| 1 + (i as usize * 997) % 9000;
-    for i in 0..300u64 {
-        store
-            .queue_transaction(put_txn(&format!("s{i}"), i, len(i)))
-            .await
-            .unwrap();
-    }
-    wait_until("the background clean waits in its flush", || {
-        faults.held_flushes() == 1
-    })
-    .await;
-    // Commits go on while the clean is held; overwrites of cleaned objects too.
-    for i in 300..340u64 {
-        store
-            .queue_transaction(put_txn(&format!("s{i}"), i, len(i)))
-            .await
-            .unwrap();
-    }
-    store
-        .queue_transaction(put_txn("s7", 7_000, 5000))
-        .await
-        .unwrap();
-    let c = store.commit_counters();
-    assert_eq!(c.deferred, 341, "{c:?}");
-    assert_eq!(
-        c.deferred_cleaned, 0,
-        "nothing is clean before the flush: {c:?}"
-    );
-    for i in 0..340u64 {
-        let want = if i == 7 {
-            pattern(7_000, 5000)
-        } else {
-            pattern(i, len(i))
-        };
-        assert_eq!(read_all(&store, &format!("s{i}")).await, want, "s{i}");
-    }
-    assert!(store.fsck(true).await.unwrap().is_clean());
-
-    faults.release_flushes();
-    wait_until("every record is deleted", || {
-        store.commit_counters().deferred_cleaned == 341
-    })
-    .await;
-    let store = Arc::into_inner(store).unwrap();
-    store.close().await;
-    let store = Arc::new(disk.open().await);
-    for i in 0..340u64 {
-        let want = if i == 7 {
-            pattern(7_000, 5000)
-        } else {
-            pattern(i, len(i))
-        };
-        assert_eq!(read_all(&store, &format!("s{i}")).await, want, "s{i}");
     }
     assert!(store.fsck(true).await.unwrap().is_clean());
 }

@@ -17,32 +17,43 @@
 //! Replaced extents go back to the allocator through the read gate.
 //!
 //! **Deferred writes.** A transaction writing at most [`DEFERRED_MAX_BYTES`] of data
-//! puts that data in its metadata batch instead of writing it first: a group made only
-//! of such transactions skips the device flush, its one synced RocksDB write (the WAL)
-//! makes it durable. What happens to the data and the records afterwards is
-//! `deferred.rs`.
+//! also puts a copy of that data in its metadata batch (`D` records, `keys.rs`). A group
+//! made only of such transactions skips the device flush: one synced RocksDB write
+//! makes it durable (as BlueStore's deferred writes, the data travels through the
+//! RocksDB WAL), and such a transaction joins a group without waiting for its data
+//! write (it is awaited before the transaction is published to readers), and a crash is repaired at open by writing the records onto the
+//! device again ([`replay_deferred`]). The records are deleted later, in one go, after
+//! a device flush: when a group flushes for its own data (in the same batch), when
+//! [`DEFERRED_MAX_OUTSTANDING`] transactions wait, when the committer has been idle
+//! for [`DEFERRED_IDLE`], and at close. Until then, space freed by later transactions
+//! stays parked in the read gate (a replay must never land on reused blocks).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rocksdb::{WriteBatch, WriteOptions};
+use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::deferred::{DEFERRED_IDLE, DEFERRED_MAX_BYTES, Deferrals, Deferred, pieces};
 use super::prepare::{KvOp, Plan};
 use super::read::blocking;
 use super::{Core, PendingOnode, keys};
 use crate::alloc::Extent;
-use crate::device::DeviceResult;
+use crate::device::{AlignedBuf, BlockDevice, DeviceResult};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::CollectionId;
 use crate::onode::Onode;
 
 /// Most transactions committed in one group.
 const MAX_GROUP: usize = 128;
+/// Largest data of a transaction committed as a deferred write.
+pub(super) const DEFERRED_MAX_BYTES: usize = 64 << 10;
+/// Deferred transactions waiting for their records' deletion that trigger it.
+const DEFERRED_MAX_OUTSTANDING: usize = 256;
+/// Idle time of the committer after which outstanding deferred records are deleted.
+const DEFERRED_IDLE: Duration = Duration::from_millis(100);
 
 /// A transaction that is prepared and published as pending, waiting to commit.
 #[derive(Debug)]
@@ -60,9 +71,9 @@ pub(super) struct Prepared {
     colls: Vec<(CollectionId, bool)>,
     freed: Vec<Extent>,
     data_offsets: Vec<u64>,
-    /// The data as deferred records when it is small enough (then there is no data
-    /// write task: the data is applied later).
-    deferred: Vec<Deferred>,
+    /// Deferred records (key, the data's blocks — shared with the device write, copied
+    /// only into the batch) when the data is small enough.
+    deferred: Vec<(Vec<u8>, Arc<AlignedBuf>)>,
     reply: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -76,7 +87,7 @@ pub(super) fn submit(core: &Core, plan: Plan, reply: oneshot::Sender<StoreResult
         onodes,
         colls,
         freed,
-        mut writes,
+        writes,
         next_nid,
     } = plan;
     let mut sh = core.shared.lock();
@@ -108,28 +119,18 @@ pub(super) fn submit(core: &Core, plan: Plan, reply: oneshot::Sender<StoreResult
     for (off, buf) in &writes {
         sh.pending_data.insert(*off, (buf.clone(), seq));
     }
+    drop(sh);
     let data_bytes: usize = writes.iter().map(|(_, b)| b.len()).sum();
-    let deferred: Vec<Deferred> = if data_bytes > 0 && data_bytes <= DEFERRED_MAX_BYTES {
-        std::mem::take(&mut writes)
-            .into_iter()
-            .map(|(offset, buf)| {
-                sh.unapplied.insert(offset, buf.clone());
-                Deferred {
-                    key: keys::deferred_key(seq, offset),
-                    offset,
-                    buf,
-                }
-            })
+    let deferred = if data_bytes > 0 && data_bytes <= DEFERRED_MAX_BYTES {
+        writes
+            .iter()
+            .map(|(off, b)| (keys::deferred_key(seq, *off), b.clone()))
             .collect()
     } else {
         Vec::new()
     };
-    drop(sh);
     let merges = toggles.operands().map(|(k, m)| (k, m.to_vec())).collect();
-    let written = Arc::new(AtomicBool::new(!deferred.is_empty()));
-    if !deferred.is_empty() {
-        core.stats.data_written.fetch_add(1, Ordering::SeqCst);
-    }
+    let written = Arc::new(AtomicBool::new(false));
     let handle = (!writes.is_empty()).then(|| {
         let dev = core.dev.clone();
         let stats = core.stats.clone();
@@ -190,19 +191,22 @@ struct Group {
     data: Result<bool, Arc<StoreError>>,
 }
 
+/// Committed deferred transactions whose records are not deleted yet: (seq, keys).
+type Outstanding = Vec<(u64, Vec<Vec<u8>>)>;
+
 /// The committer; ends when the store is dropped and everything queued is done.
 pub(super) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Prepared>) {
     let mut queue: VecDeque<Prepared> = VecDeque::new();
-    let mut deferrals = Deferrals::default();
+    let mut outstanding: Outstanding = Vec::new();
     loop {
         if queue.is_empty() {
-            let next = if deferrals.is_empty() || core.failed.lock().is_some() {
+            let next = if outstanding.is_empty() {
                 rx.recv().await
             } else {
                 match tokio::time::timeout(DEFERRED_IDLE, rx.recv()).await {
                     Ok(next) => next,
                     Err(_) => {
-                        deferrals.idle(&core).await;
+                        clean_deferred(&core, &mut outstanding).await;
                         continue;
                     }
                 }
@@ -215,9 +219,11 @@ pub(super) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Prepare
         while let Ok(p) = rx.try_recv() {
             queue.push_back(p);
         }
+        // Deferred transactions join whether or not their data writes have finished
+        // (their data is in the batch); they are waited for before they are published.
         let mut txns: Vec<Prepared> = Vec::new();
         while let Some(p) = queue.pop_front() {
-            if !txns.is_empty() && !p.data_ready() {
+            if !txns.is_empty() && !p.data_ready() && p.deferred.is_empty() {
                 queue.push_front(p);
                 break;
             }
@@ -232,37 +238,93 @@ pub(super) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Prepare
                 settle(p).await;
             }
         }
-        let data = flush_data(&core, &mut txns, &deferrals).await;
-        commit_group(&core, Group { txns, data }, &mut deferrals).await;
-        deferrals.between_groups(&core).await;
+        let data = flush_data(&core, &mut txns).await;
+        commit_group(&core, Group { txns, data }, &mut outstanding).await;
+        if outstanding.len() >= DEFERRED_MAX_OUTSTANDING {
+            clean_deferred(&core, &mut outstanding).await;
+        }
     }
-    deferrals.clean_all(&core).await;
+    clean_deferred(&core, &mut outstanding).await;
 }
 
-async fn commit_group(core: &Arc<Core>, group: Group, deferrals: &mut Deferrals) {
-    let Group { txns, data } = group;
+/// Deletes the records of every outstanding deferred transaction: flushes the device
+/// (their data was written before they committed), then deletes the records in one
+/// synced batch, then lets the space freed behind them go.
+async fn clean_deferred(core: &Arc<Core>, outstanding: &mut Outstanding) {
+    if outstanding.is_empty() || core.failed.lock().is_some() {
+        return;
+    }
+    let t = Instant::now();
+    if let Err(e) = core.dev.flush().await {
+        core.fail(Arc::new(StoreError::Device(e)));
+        return;
+    }
+    add_us(&core.stats.flush_us, t);
+    let mut batch = WriteBatch::default();
+    for (_, keys) in outstanding.iter() {
+        for k in keys {
+            batch.delete(k);
+        }
+    }
+    let db = core.db.clone();
+    let written = blocking(move || {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        db.write_opt(batch, &opts)
+            .map_err(StoreError::db("deleting deferred records"))
+    })
+    .await;
+    if let Err(e) = written {
+        core.fail(Arc::new(e));
+        return;
+    }
+    let mut sh = core.shared.lock();
+    let reusable = sh
+        .gate
+        .deferred_cleaned(outstanding.drain(..).map(|(s, _)| s));
+    core.release(&mut sh, reusable);
+}
+
+async fn commit_group(core: &Arc<Core>, group: Group, outstanding: &mut Outstanding) {
+    let Group { mut txns, data } = group;
     let Some(last_seq) = txns.last().map(|p| p.seq) else {
         return;
     };
     let outcome = match data {
-        Ok(flushed) => commit_metadata(core, &txns, flushed, deferrals)
+        Ok(flushed) => commit_metadata(core, &txns, flushed, outstanding)
             .await
             .map(|()| flushed),
         Err(e) => Err(e),
     };
+    // A deferred transaction is durable now; its data write must still finish before
+    // readers are sent to the device. If that write failed, the transaction stays
+    // acknowledged — its record is durable and brings the data back at the next open —
+    // but the store stops taking writes, as on any device error.
+    if outcome.is_ok() {
+        for p in txns.iter_mut() {
+            settle(p).await;
+            if let Err(e) = std::mem::replace(&mut p.write_result, Ok(())) {
+                core.fail(Arc::new(StoreError::Device(e)));
+            }
+        }
+    }
     match outcome {
         Ok(flushed) => {
             let mut sh = core.shared.lock();
             let sh = &mut *sh;
-            // Deferred records this group's batch deleted.
-            let reusable = sh.gate.deferred_cleaned(deferrals.deleted(core, flushed));
-            core.release(sh, reusable);
+            if flushed && !outstanding.is_empty() {
+                // This group's batch deleted them (after its flush).
+                let reusable = sh
+                    .gate
+                    .deferred_cleaned(outstanding.drain(..).map(|(s, _)| s));
+                core.release(sh, reusable);
+            }
             let mut replies = Vec::with_capacity(txns.len());
             for p in txns {
                 if !flushed && !p.deferred.is_empty() {
                     sh.gate.defer(p.seq);
                     core.stats.deferred.fetch_add(1, Ordering::Relaxed);
-                    deferrals.committed(p.seq, p.deferred);
+                    outstanding.push((p.seq, p.deferred.into_iter().map(|(k, _)| k).collect()));
                 }
                 for (key, state) in p.onodes {
                     if sh.overlay.get(&key).is_some_and(|o| o.seq == p.seq) {
@@ -306,14 +368,8 @@ async fn commit_group(core: &Arc<Core>, group: Group, deferrals: &mut Deferrals)
 }
 
 /// Makes the group's data durable: checks its writes and flushes the device once,
-/// unless every write of the group is deferred. A flush lets every deferred record go,
-/// so the data of the group's deferred transactions and of the outstanding ones is
-/// written first. Returns whether it flushed.
-async fn flush_data(
-    core: &Arc<Core>,
-    group: &mut [Prepared],
-    deferrals: &Deferrals,
-) -> Result<bool, Arc<StoreError>> {
+/// unless every write of the group is deferred. Returns whether it flushed.
+async fn flush_data(core: &Arc<Core>, group: &mut [Prepared]) -> Result<bool, Arc<StoreError>> {
     if let Some(cause) = core.failed.lock().clone() {
         return Err(cause);
     }
@@ -323,12 +379,6 @@ async fn flush_data(
         }
     }
     if group.iter().any(Prepared::needs_flush) {
-        let all = deferrals
-            .outstanding_data()
-            .chain(group.iter().map(|p| &p.deferred));
-        core.apply_deferred(pieces(all))
-            .await
-            .map_err(|e| Arc::new(StoreError::Device(e)))?;
         let t = Instant::now();
         core.dev
             .flush()
@@ -347,19 +397,23 @@ async fn commit_metadata(
     core: &Arc<Core>,
     group: &[Prepared],
     flushed: bool,
-    deferrals: &Deferrals,
+    outstanding: &Outstanding,
 ) -> Result<(), Arc<StoreError>> {
     if let Some(cause) = core.failed.lock().clone() {
         return Err(cause);
     }
     let mut batch = WriteBatch::default();
-    for key in deferrals.records_to_delete(flushed) {
-        batch.delete(key);
+    if flushed {
+        for (_, keys) in outstanding {
+            for k in keys {
+                batch.delete(k);
+            }
+        }
     }
     for p in group.iter() {
         if !flushed {
-            for d in &p.deferred {
-                batch.put(&d.key, d.buf.as_slice());
+            for (k, data) in &p.deferred {
+                batch.put(k, data.as_slice());
             }
         }
         for op in &p.kv {
@@ -391,6 +445,64 @@ async fn commit_metadata(
     Ok(())
 }
 
-pub(super) fn add_us(counter: &AtomicU64, since: Instant) {
+/// Writes the deferred records left by a crash onto the device, flushes it and deletes
+/// them; returns how many there were. Runs at open, before anything allocates or reads.
+pub(super) async fn replay_deferred(
+    dev: &Arc<dyn BlockDevice>,
+    db: &Arc<DB>,
+) -> StoreResult<usize> {
+    let (lo, hi) = keys::deferred_range();
+    let reader = db.clone();
+    let (lo2, hi2) = (lo.clone(), hi.clone());
+    let records = blocking(move || {
+        let mut out = Vec::new();
+        let mut it = reader.raw_iterator();
+        it.seek(&lo2);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k >= hi2.as_slice() {
+                break;
+            }
+            let offset = keys::parse_deferred_key(k).ok_or_else(|| StoreError::CorruptRecord {
+                key: keys::printable(k),
+                reason: "not a deferred record key",
+            })?;
+            if v.is_empty() || v.len() % crate::device::BLOCK_SIZE != 0 {
+                return Err(StoreError::CorruptRecord {
+                    key: keys::printable(k),
+                    reason: "deferred data is not whole blocks",
+                });
+            }
+            out.push((offset, v.to_vec()));
+            it.next();
+        }
+        it.status()
+            .map_err(StoreError::db("reading deferred records"))?;
+        Ok(out)
+    })
+    .await?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    for (offset, data) in &records {
+        dev.write(*offset, Arc::new(AlignedBuf::copy_from(data)))
+            .await
+            .map_err(StoreError::Device)?;
+    }
+    dev.flush().await.map_err(StoreError::Device)?;
+    let writer = db.clone();
+    blocking(move || {
+        let mut batch = WriteBatch::default();
+        batch.delete_range(&lo, &hi);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        writer
+            .write_opt(batch, &opts)
+            .map_err(StoreError::db("deleting replayed deferred records"))
+    })
+    .await?;
+    Ok(records.len())
+}
+
+fn add_us(counter: &AtomicU64, since: Instant) {
     counter.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::cache::OnodeCache;
 use super::gate::ReadGate;
 use super::read::blocking;
-use super::{Core, DiskStore, Shared, StoreConfig, commit, deferred, keys};
+use super::{Core, DiskStore, Shared, StoreConfig, commit, keys};
 use crate::device::{AlignedBuf, BLOCK_SIZE, BlockDevice, DeviceOptions, open_device};
 use crate::error::{StoreError, StoreResult};
 use crate::freelist;
@@ -58,7 +58,6 @@ fn db_options(config: &StoreConfig, create: bool) -> Options {
     opts.set_keep_log_file_num(3);
     opts.set_max_log_file_size(8 << 20);
     opts.set_max_total_wal_size(4 * config.db_write_buffer_bytes as u64);
-    opts.set_recycle_log_file_num(4);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(&Cache::new_lru_cache(config.db_cache_bytes));
     table.set_bloom_filter(10.0, false);
@@ -255,7 +254,7 @@ impl DiskStore {
             Ok((Arc::new(db), loaded))
         })
         .await?;
-        let replayed = deferred::replay_deferred(&dev, &db).await?;
+        let replayed = commit::replay_deferred(&dev, &db).await?;
         if replayed > 0 {
             tracing::info!(
                 device = %device.display(),
@@ -279,7 +278,6 @@ impl DiskStore {
                 cache: OnodeCache::new(config.onode_cache_bytes),
                 commit_gen: 0,
                 pending_data: BTreeMap::new(),
-                unapplied: Default::default(),
                 next_nid: loaded.next_nid,
                 next_seq: 1,
                 gate: ReadGate::default(),

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::read::blocking;
 use super::{DiskStore, keys};
 use crate::alloc::Extent;
-use crate::device::BLOCK_SIZE;
+use crate::device::{AlignedBuf, BLOCK_SIZE};
 use crate::error::{StoreError, StoreResult};
 use crate::freelist;
 use crate::onode::Onode;
@@ -352,7 +352,12 @@ impl DiskStore {
             let mut done = 0u64;
             while done < e.len() {
                 let n = (e.len() - done).min(DEEP_READ);
-                let buf = match self.core.read_device(e.device + done, n as usize).await {
+                let buf = match self
+                    .core
+                    .dev
+                    .read(e.device + done, AlignedBuf::zeroed(n as usize))
+                    .await
+                {
                     Ok(b) => b,
                     Err(err) => {
                         return Some(FsckIssue::ReadFailed {

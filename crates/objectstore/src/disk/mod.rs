@@ -6,9 +6,7 @@
 //! queue_transaction ─┬─ prepare (one at a time, in memory): resolve onodes, allocate
 //!                    │    fresh extents (copy-on-write), build block buffers + crcs,
 //!                    │    build the metadata batch, publish the new state as *pending*
-//!                    ├─ data writes start at once (a spawned task; survives the caller),
-//!                    │    except small (deferred) data, which rides in the metadata
-//!                    │    batch and is written to its blocks later, in bulk
+//!                    ├─ data writes start at once (a spawned task; survives the caller)
 //!                    └─ committer (one task, in sequence order): waits for the data,
 //!                         flushes the device once per group, commits the metadata of
 //!                         the whole group in one synced RocksDB batch, then frees
@@ -26,14 +24,11 @@
 //!
 //! # Modules
 //! `keys` (key layout), `cache` (onode cache), `gate` (safe reuse of freed space),
-//! `prepare` (transaction → plan), `commit` (group commit), `deferred` (small writes
-//! after their commit), `read` (read paths),
-//! `unapplied` (deferred data not yet on its blocks), `format` (mkfs/open), `fsck`
-//! (consistency checks; `fsck_tests` plants corruption).
+//! `prepare` (transaction → plan), `commit` (group commit), `read` (read paths),
+//! `format` (mkfs/open), `fsck` (consistency checks; `fsck_tests` plants corruption).
 
 mod cache;
 mod commit;
-mod deferred;
 mod format;
 mod fsck;
 #[cfg(test)]
@@ -42,7 +37,6 @@ mod gate;
 mod keys;
 mod prepare;
 mod read;
-mod unapplied;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -128,8 +122,6 @@ struct Shared {
     commit_gen: u64,
     /// Data of writes not yet committed, by device offset, for read-modify-write.
     pending_data: BTreeMap<u64, (Arc<AlignedBuf>, u64)>,
-    /// Committed deferred data not yet written to its blocks.
-    unapplied: unapplied::Unapplied,
     next_nid: u64,
     /// Sequence number the next prepared transaction gets.
     next_seq: u64,
@@ -145,13 +137,10 @@ pub struct CommitStats {
     pub transactions: AtomicU64,
     /// Transactions prepared and handed to the committer.
     pub queued: AtomicU64,
-    /// Transactions with data whose data is ready to commit: written to the device,
-    /// or deferred (carried by the commit batch itself).
+    /// Transactions with data whose data writes have finished.
     pub data_written: AtomicU64,
     /// Transactions committed as deferred writes (no device flush before the ack).
     pub deferred: AtomicU64,
-    /// Deferred transactions whose data is on the device and whose records are gone.
-    pub deferred_cleaned: AtomicU64,
     /// Microseconds spent in device flushes.
     pub flush_us: AtomicU64,
     /// Microseconds spent in synced RocksDB writes.
@@ -170,15 +159,11 @@ pub struct CommitCounters {
     /// Transactions prepared and handed to the committer (committed, failed or still
     /// in the pipeline).
     pub queued: u64,
-    /// Transactions with data whose data is ready to commit: written to the device
-    /// (before their flush), or deferred (carried by the commit batch itself).
+    /// Transactions with data whose data writes have finished (before their flush).
     pub data_written: u64,
     /// Transactions committed as deferred writes: small data made durable through the
     /// RocksDB WAL, the device flushed later for many at once.
     pub deferred: u64,
-    /// Deferred transactions whose data was written to its blocks and flushed, and
-    /// whose records were deleted; `deferred - deferred_cleaned` are still held.
-    pub deferred_cleaned: u64,
     /// Microseconds spent in device flushes.
     pub flush_us: u64,
     /// Microseconds spent in synced RocksDB writes.
@@ -300,7 +285,6 @@ impl DiskStore {
             queued: s.queued.load(Ordering::SeqCst),
             data_written: s.data_written.load(Ordering::SeqCst),
             deferred: s.deferred.load(Ordering::Relaxed),
-            deferred_cleaned: s.deferred_cleaned.load(Ordering::Relaxed),
             flush_us: s.flush_us.load(Ordering::Relaxed),
             db_us: s.db_us.load(Ordering::Relaxed),
         }

@@ -633,7 +633,11 @@ impl Ctx<'_> {
                 &buf.as_slice()[from..from + len as usize],
             ));
         }
-        Ok(self.core.read_device(dev, len as usize).await?)
+        Ok(self
+            .core
+            .dev
+            .read(dev, AlignedBuf::zeroed(len as usize))
+            .await?)
     }
 
     /// `dst` becomes a copy of `src`: data in new extents, xattrs, omap.

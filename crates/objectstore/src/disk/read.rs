@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Core, keys};
-use crate::device::BLOCK_SIZE;
+use crate::device::{AlignedBuf, BLOCK_SIZE};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{CollectionId, validate_object_name};
 use crate::onode::Onode;
@@ -200,9 +200,10 @@ pub(super) async fn read(
             }
         })
         .collect();
-    let reads = pieces
-        .iter()
-        .map(|p| core.read_device(p.device, p.crcs.len() * BLOCK_SIZE));
+    let reads = pieces.iter().map(|p| {
+        core.dev
+            .read(p.device, AlignedBuf::zeroed(p.crcs.len() * BLOCK_SIZE))
+    });
     let bufs = futures::future::try_join_all(reads).await?;
     for (p, buf) in pieces.iter().zip(&bufs) {
         for (i, (block, &expected)) in buf.as_slice().chunks(BLOCK_SIZE).zip(p.crcs).enumerate() {
