@@ -26,6 +26,11 @@ use cuttle_objectstore::{
 };
 use serde::Serialize;
 
+/// The OSD's allocator (see `cuttle-osd`), so the store's buffers behave as they do in
+/// the daemon.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the Cuttle object store against fio on the same disk")]
 struct Args {

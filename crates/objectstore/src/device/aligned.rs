@@ -1,14 +1,16 @@
-//! `AlignedBuf`: an owned, zero-initialised byte buffer aligned for `O_DIRECT` I/O.
+//! `AlignedBuf`: an owned byte buffer aligned for `O_DIRECT` I/O.
 //!
 //! Direct I/O needs the buffer address, the length and the device offset aligned to the
 //! logical block size. Every buffer here is aligned to [`BLOCK_SIZE`] (4 KiB) and its
 //! capacity is a multiple of it. A buffer is moved into an I/O request and handed back
 //! when the request completes, so the kernel never sees memory that Rust could free or
-//! reuse while the I/O is in flight.
+//! reuse while the I/O is in flight. Buffers of 64 KiB and more are recycled through
+//! `pool` (allocating them afresh each time cost page faults on every big write).
 
-use std::alloc::{self, Layout};
 use std::fmt;
 use std::ptr::NonNull;
+
+use super::pool;
 
 /// Alignment and granularity of all device I/O, in bytes.
 pub const BLOCK_SIZE: usize = 4096;
@@ -28,15 +30,21 @@ unsafe impl Send for AlignedBuf {}
 unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
-    /// A zeroed buffer of `len` bytes (capacity rounded up to whole blocks).
+    /// A zeroed buffer of `len` bytes (whole blocks: the padding is zero too).
     pub fn zeroed(len: usize) -> AlignedBuf {
-        let cap = round_up(len.max(1), BLOCK_SIZE);
-        let layout = Self::layout(cap);
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc::alloc_zeroed(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            alloc::handle_alloc_error(layout)
-        };
+        let (ptr, cap, fresh) = Self::allocate(len);
+        if !fresh {
+            // SAFETY: `ptr` is valid for `cap >= round_up(len)` bytes, uniquely owned.
+            unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, Self::padded(len)) };
+        }
+        AlignedBuf { ptr, len, cap }
+    }
+
+    /// A buffer of `len` bytes for a device read to fill: its contents before the read
+    /// are unspecified (a recycled buffer is not zeroed first, which would be a wasted
+    /// pass over multi-megabyte reads).
+    pub fn for_read(len: usize) -> AlignedBuf {
+        let (ptr, cap, _) = Self::allocate(len);
         AlignedBuf { ptr, len, cap }
     }
 
@@ -53,30 +61,31 @@ impl AlignedBuf {
             at + data.len() <= len,
             "AlignedBuf::with_data out of bounds"
         );
-        let cap = round_up(len.max(1), BLOCK_SIZE);
-        let layout = Self::layout(cap);
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc::alloc(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            alloc::handle_alloc_error(layout)
-        };
+        let (ptr, cap, fresh) = Self::allocate(len);
         let end = at + data.len();
-        // SAFETY: every byte of the `cap`-byte allocation is written exactly once below
-        // (zeros before `at`, the data, zeros after it) before any slice is formed.
+        let padded = Self::padded(len);
+        // SAFETY: `ptr` is valid for `cap >= padded >= end` bytes and uniquely owned.
         unsafe {
-            std::ptr::write_bytes(ptr.as_ptr(), 0, at);
             std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr().add(at), data.len());
-            std::ptr::write_bytes(ptr.as_ptr().add(end), 0, cap - end);
+            if !fresh {
+                std::ptr::write_bytes(ptr.as_ptr(), 0, at);
+                std::ptr::write_bytes(ptr.as_ptr().add(end), 0, padded - end);
+            }
         }
         AlignedBuf { ptr, len, cap }
     }
 
-    fn layout(cap: usize) -> Layout {
-        match Layout::from_size_align(cap, BLOCK_SIZE) {
-            Ok(layout) => layout,
-            // Only reachable for capacities near usize::MAX, which no caller can allocate.
-            Err(_) => alloc::handle_alloc_error(Layout::new::<[u8; BLOCK_SIZE]>()),
-        }
+    /// An allocation for `len` bytes from the pool: pointer, capacity (whole blocks, at
+    /// least one), and whether it is fresh (all zeros). Every byte is initialised.
+    fn allocate(len: usize) -> (NonNull<u8>, usize, bool) {
+        let cap = pool::class_of(Self::padded(len));
+        let (ptr, fresh) = pool::take(cap);
+        (ptr, cap, fresh)
+    }
+
+    /// `len` rounded up to whole blocks, at least one block.
+    fn padded(len: usize) -> usize {
+        round_up(len.max(1), BLOCK_SIZE)
     }
 
     /// Bytes in use.
@@ -95,7 +104,8 @@ impl AlignedBuf {
     }
 
     /// Changes the length in use; the new length must not exceed the capacity. Bytes
-    /// beyond the old length keep whatever they held (zero for a fresh buffer).
+    /// beyond the old length keep whatever they held (zero for a fresh buffer, the last
+    /// use's bytes for a recycled one).
     pub fn set_len(&mut self, len: usize) {
         assert!(len <= self.cap, "AlignedBuf::set_len beyond capacity");
         self.len = len;
@@ -121,8 +131,8 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with exactly this layout.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.cap)) }
+        // SAFETY: `ptr` came from `pool::take(self.cap)` and is not used after this.
+        unsafe { pool::give(self.ptr, self.cap) }
     }
 }
 

@@ -20,6 +20,7 @@ mod aligned;
 pub mod faulty;
 mod file;
 mod open;
+mod pool;
 mod uring;
 
 use std::fmt;

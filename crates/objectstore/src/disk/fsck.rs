@@ -355,7 +355,7 @@ impl DiskStore {
                 let buf = match self
                     .core
                     .dev
-                    .read(e.device + done, AlignedBuf::zeroed(n as usize))
+                    .read(e.device + done, AlignedBuf::for_read(n as usize))
                     .await
                 {
                     Ok(b) => b,

@@ -636,7 +636,7 @@ impl Ctx<'_> {
         Ok(self
             .core
             .dev
-            .read(dev, AlignedBuf::zeroed(len as usize))
+            .read(dev, AlignedBuf::for_read(len as usize))
             .await?)
     }
 

@@ -202,7 +202,7 @@ pub(super) async fn read(
         .collect();
     let reads = pieces.iter().map(|p| {
         core.dev
-            .read(p.device, AlignedBuf::zeroed(p.crcs.len() * BLOCK_SIZE))
+            .read(p.device, AlignedBuf::for_read(p.crcs.len() * BLOCK_SIZE))
     });
     let bufs = futures::future::try_join_all(reads).await?;
     for (p, buf) in pieces.iter().zip(&bufs) {
