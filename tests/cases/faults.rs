@@ -3,11 +3,12 @@
 //! OSDs that run out of space. Nothing acknowledged may be lost.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cuttle_client::Cluster;
+use cuttle_client::{Cluster, IoCtx};
+use cuttle_cluster::TestCluster;
 use cuttle_tests::{cluster, eventually, pattern, store_tool};
 use cuttle_types::OsdId;
 use tokio::sync::Mutex;
@@ -88,23 +89,22 @@ async fn acknowledged_writes_survive_an_osd_killed_mid_workload() {
     check_all(&client, &acked).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
-    let c = cluster(3).await;
-    let client = Cluster::connect(&c.conf()).await.unwrap();
-    let io = client.pool("ec").await.unwrap();
-    let data = pattern(42, 3 << 20);
-    io.write_full("victim", Bytes::from(data.clone()))
-        .await
-        .unwrap();
-    let (pg, members) = client.locate(io.pool_id(), "victim").unwrap();
-    // Damage data chunk 0 on its OSD's disk, with the OSD stopped.
-    let OsdId(target) = members[0].unwrap();
+/// Flips bytes inside chunk `pos` of `object` on its OSD's device (with that OSD
+/// stopped, then started again); returns the OSD's name.
+fn corrupt_chunk(
+    c: &TestCluster,
+    client: &Cluster,
+    io: &IoCtx,
+    object: &str,
+    pos: usize,
+) -> String {
+    let (pg, members) = client.locate(io.pool_id(), object).unwrap();
+    let OsdId(target) = members[pos].unwrap();
     let name = format!("osd.{target}");
     c.stop(&name).unwrap();
     let dir = c.dir().join(&name);
-    let coll = format!("{}.{:x}s0", pg.pool.0, pg.seed);
-    let line = store_tool(&dir, &["map", &coll, "victim"]);
+    let coll = format!("{}.{:x}s{pos}", pg.pool.0, pg.seed);
+    let line = store_tool(&dir, &["map", &coll, object]);
     let device_off: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     {
         use std::io::{Seek, SeekFrom, Write};
@@ -117,33 +117,58 @@ async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
         f.sync_all().unwrap();
     }
     c.start(&name).unwrap();
-    healthy(&c, 60).await;
-    // The read is still correct: the primary rebuilds the damaged range from parity.
-    let got = io.read("victim", 0, 0).await.unwrap();
-    assert!(got == data, "reconstructed bytes differ");
-    // The damaged chunk is repaired in the background: once done, the OSD's store is
-    // clean under a deep fsck.
+    name
+}
+
+/// Data chunk 0 (held by the primary, which then relays a reconstructed read) and data
+/// chunk 1 (held by another member: the client's direct read of it finds the damage
+/// and falls back to the primary) are damaged on disk; both objects read back exactly
+/// and both chunks are repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
+    let c = cluster(3).await;
+    let client = Cluster::connect(&c.conf()).await.unwrap();
+    let io = client.pool("ec").await.unwrap();
+    let data = pattern(42, 3 << 20);
+    let mut damaged = BTreeSet::new();
+    for (object, pos) in [("victim", 0), ("victim-other-member", 1)] {
+        io.write_full(object, Bytes::from(data.clone()))
+            .await
+            .unwrap();
+        damaged.insert(corrupt_chunk(&c, &client, &io, object, pos));
+        healthy(&c, 60).await;
+        // The read is still correct: rebuilt from parity by the primary.
+        let got = io.read(object, 0, 0).await.unwrap();
+        assert!(got == data, "{object}: reconstructed bytes differ");
+    }
+    // The damaged chunks are repaired in the background: once done, the OSDs' stores
+    // are clean under a deep fsck.
     let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
-    eventually(60, "damaged chunk repaired", || {
-        let c = &c;
-        let (tool, dir, name) = (tool.clone(), dir.clone(), name.clone());
-        async move {
-            c.stop(&name).ok()?;
-            let fsck = std::process::Command::new(&tool)
-                .arg("--device")
-                .arg(dir.join("block"))
-                .arg("--meta")
-                .arg(dir.join("db"))
-                .args(["fsck", "--deep"])
-                .output()
-                .ok()?;
-            c.start(&name).ok()?;
-            fsck.status.success().then_some(())
-        }
-    })
-    .await;
-    healthy(&c, 60).await;
-    assert!(io.read("victim", 0, 0).await.unwrap() == data);
+    for name in &damaged {
+        let dir = c.dir().join(name);
+        eventually(60, "damaged chunk repaired", || {
+            let c = &c;
+            let (tool, dir, name) = (tool.clone(), dir.clone(), name.clone());
+            async move {
+                c.stop(&name).ok()?;
+                let fsck = std::process::Command::new(&tool)
+                    .arg("--device")
+                    .arg(dir.join("block"))
+                    .arg("--meta")
+                    .arg(dir.join("db"))
+                    .args(["fsck", "--deep"])
+                    .output()
+                    .ok()?;
+                c.start(&name).ok()?;
+                fsck.status.success().then_some(())
+            }
+        })
+        .await;
+        healthy(&c, 60).await;
+    }
+    for object in ["victim", "victim-other-member"] {
+        assert!(io.read(object, 0, 0).await.unwrap() == data, "{object}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

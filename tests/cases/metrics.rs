@@ -201,6 +201,30 @@ async fn every_daemon_serves_metrics_that_move_with_traffic() {
         assert!(b >= a + (3 * len) as f64, "{series}: {a} -> {b}");
     }
 
+    // Erasure-coded reads: a small one is relayed by the primary; a large one is
+    // answered with a read plan that the client completes from the members itself.
+    let ec = client.pool("ec").await.unwrap();
+    let small = pattern(7, 4096);
+    let large = pattern(8, 1 << 20);
+    ec.write_full("metrics-ec-small", Bytes::from(small.clone()))
+        .await
+        .unwrap();
+    ec.write_full("metrics-ec-large", Bytes::from(large.clone()))
+        .await
+        .unwrap();
+    let before = scrape_all(&eps, "osd.").await;
+    assert!(ec.read("metrics-ec-small", 0, 0).await.unwrap() == small);
+    let mid = scrape_all(&eps, "osd.").await;
+    assert!(ec.read("metrics-ec-large", 0, 0).await.unwrap() == large);
+    let after = scrape_all(&eps, "osd.").await;
+    let direct = "cuttle_osd_direct_reads_total";
+    assert_eq!(sum(&mid, direct), sum(&before, direct), "4 KiB: relayed");
+    assert_eq!(
+        sum(&after, direct),
+        sum(&mid, direct) + 1.0,
+        "1 MiB: direct"
+    );
+
     // Anonymous S3 requests are refused, and counted.
     let s3 = c.states().unwrap();
     let gw = s3.iter().find(|s| s.name == "rgw.0").unwrap();

@@ -697,7 +697,15 @@ fn one_line(msg: &str) -> String {
 fn main() -> ExitCode {
     // Exits with 2 on usage errors, 0 for --help and --version.
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_current_thread()
+    // `cuttle bench` drives many operations at once and checks every byte it reads:
+    // on one thread the client itself became the limit (like `rados bench`, it gets a
+    // thread per core). Everything else is a handful of calls.
+    let mut builder = if matches!(cli.command, Command::Bench { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let result = builder
         .enable_all()
         .build()
         .context("starting the async runtime")

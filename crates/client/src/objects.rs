@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cuttle_ec::{ChunkPiece, ErasureCode};
 use cuttle_placement::{Hierarchy, object_to_pg};
 use cuttle_proto as pb;
 use cuttle_proto::osd_client::OsdClient;
 use cuttle_rpc::{ChannelConfig, ClientAuth, ClusterSecret};
-use cuttle_types::{ClusterMap, OsdId, PgId, PoolId};
+use cuttle_types::{ClusterMap, EcProfile, OsdId, PgId, PoolId, Redundancy, ShardId};
 use parking_lot::Mutex;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -31,6 +32,10 @@ type Osd = OsdClient<InterceptedService<Channel, ClientAuth>>;
 
 /// Default deadline of one object operation, retries included.
 pub const OP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long a direct read waits for one chunk piece before falling back to a read
+/// relayed by the primary.
+const DIRECT_PIECE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Size, version and user attributes of an object.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,6 +65,8 @@ struct Inner {
     channels: ChannelConfig,
     osds: Mutex<HashMap<OsdId, (String, Osd)>>,
     hierarchy: Mutex<Option<(u64, Arc<Hierarchy>)>>,
+    /// Erasure codecs by profile, for direct reads.
+    codecs: Mutex<HashMap<EcProfile, Arc<dyn ErasureCode>>>,
     deadline: Duration,
 }
 
@@ -111,6 +118,7 @@ impl Cluster {
                 channels,
                 osds: Mutex::new(HashMap::new()),
                 hierarchy: Mutex::new(None),
+                codecs: Mutex::new(HashMap::new()),
                 deadline: OP_DEADLINE,
             }),
         })
@@ -191,6 +199,17 @@ impl Cluster {
             .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
         osds.insert(id, (addr.to_string(), c.clone()));
+        Ok(c)
+    }
+
+    /// The erasure codec of a profile (built once per profile).
+    fn codec(&self, profile: &EcProfile) -> Result<Arc<dyn ErasureCode>, String> {
+        let mut codecs = self.inner.codecs.lock();
+        if let Some(c) = codecs.get(profile) {
+            return Ok(c.clone());
+        }
+        let c = cuttle_ec::codec_for(profile).map_err(|e| e.to_string())?;
+        codecs.insert(*profile, c.clone());
         Ok(c)
     }
 
@@ -393,8 +412,31 @@ impl IoCtx {
 
     /// Reads `len` bytes at `offset` (0 = to the end).
     pub async fn read(&self, object: &str, offset: u64, len: u64) -> Result<Bytes, ClientError> {
-        let r = self
-            .cluster
+        let r = self.read_from_primary(object, offset, len, true).await?;
+        let Some(plan) = r.direct else {
+            return Ok(r.data);
+        };
+        let version = r.version.unwrap_or_default();
+        match self.direct_read(object, r.size, version, plan).await {
+            Ok(data) => Ok(data),
+            Err(reason) => {
+                tracing::debug!(object, "direct read falls back to the primary: {reason}");
+                Ok(self
+                    .read_from_primary(object, offset, len, false)
+                    .await?
+                    .data)
+            }
+        }
+    }
+
+    async fn read_from_primary(
+        &self,
+        object: &str,
+        offset: u64,
+        len: u64,
+        direct_ok: bool,
+    ) -> Result<pb::ReadReply, ClientError> {
+        self.cluster
             .on_primary(self.pool, Self::route(object), |mut c, epoch, pg| {
                 let req = pb::ReadRequest {
                     epoch,
@@ -402,11 +444,104 @@ impl IoCtx {
                     object: object.to_string(),
                     offset,
                     length: len,
+                    direct_ok,
                 };
                 async move { c.read(req).await }
             })
-            .await?;
-        Ok(r.data)
+            .await
+    }
+
+    /// Completes an EC read the primary planned (`ReadReply.direct`): fetches the
+    /// pieces it did not send from their OSDs, in parallel, each at exactly `version`,
+    /// and decodes. The data then crosses the network once instead of twice (member to
+    /// primary, primary to client). Any failure (a piece of another version — a write
+    /// landed meanwhile —, missing, corrupt, or its OSD unreachable) is returned as a
+    /// reason, and the caller reads through the primary instead, which reconstructs and
+    /// repairs as usual.
+    async fn direct_read(
+        &self,
+        object: &str,
+        size: u64,
+        version: pb::Version,
+        plan: pb::DirectRead,
+    ) -> Result<Bytes, String> {
+        let map = self.cluster.map().map_err(|e| e.to_string())?;
+        let pool = map.pools.get(&self.pool).ok_or("the pool left the map")?;
+        let Redundancy::Erasure(profile) = &pool.redundancy else {
+            return Err("a direct plan for a replicated pool".into());
+        };
+        let codec = self.cluster.codec(profile)?;
+        let layout = codec.layout(size).map_err(|e| e.to_string())?;
+        if plan.start > plan.end || plan.end > size {
+            return Err(format!(
+                "plan range {}..{} outside the object's {size} bytes",
+                plan.start, plan.end
+            ));
+        }
+        let pg = object_to_pg(pool, object.as_bytes());
+        let pg_ref = pb::PgRef {
+            pool: pg.pool.0,
+            seed: pg.seed,
+        };
+        let fetches = plan.pieces.into_iter().map(|piece| {
+            let map = &map;
+            async move {
+                let shard = u8::try_from(piece.shard)
+                    .map(ShardId)
+                    .map_err(|_| format!("shard {} out of range", piece.shard))?;
+                let data = if piece.inline {
+                    piece.data
+                } else {
+                    let osd = OsdId(piece.osd);
+                    let addr = map
+                        .osds
+                        .get(&osd)
+                        .filter(|_| map.is_up(osd))
+                        .map(|i| i.addr.clone())
+                        .ok_or_else(|| format!("{osd} is not up"))?;
+                    let mut c = self.cluster.osd(osd, &addr).map_err(|e| e.to_string())?;
+                    let req = pb::SubReadRequest {
+                        epoch: map.epoch.0,
+                        pg: Some(pg_ref),
+                        shard: piece.shard,
+                        object: object.to_string(),
+                        offset: piece.offset,
+                        length: piece.length,
+                        ..Default::default()
+                    };
+                    let r = tokio::time::timeout(DIRECT_PIECE_TIMEOUT, c.sub_read(req))
+                        .await
+                        .map_err(|_| format!("{osd} did not answer in time"))?
+                        .map_err(|s| format!("{osd}: {}", s.message()))?
+                        .into_inner();
+                    if r.corrupt {
+                        return Err(format!("{osd}'s chunk fails its checksum"));
+                    }
+                    if r.version.as_ref() != Some(&version) {
+                        return Err(format!("{osd} holds another version"));
+                    }
+                    r.data
+                };
+                if data.len() as u64 != piece.length {
+                    return Err(format!(
+                        "chunk {} piece of {} bytes, {} expected",
+                        piece.shard,
+                        data.len(),
+                        piece.length
+                    ));
+                }
+                Ok(ChunkPiece {
+                    shard,
+                    offset: piece.offset,
+                    data,
+                    block_crcs: Vec::new(),
+                })
+            }
+        });
+        let pieces = futures::future::try_join_all(fetches).await?;
+        codec
+            .decode_range_unverified(&layout, plan.start, plan.end - plan.start, &pieces)
+            .map_err(|e| e.to_string())
     }
 
     /// Size, version and attributes.

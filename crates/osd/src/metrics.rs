@@ -81,6 +81,8 @@ pub struct OsdMetrics {
     pub bytes_written: Counter,
     /// Client data bytes returned by reads.
     pub bytes_read: Counter,
+    /// EC reads answered with a plan the client completed from the members itself.
+    pub direct_reads: Counter,
     /// Objects recovered or backfilled by PGs this OSD is primary of.
     pub recovered_objects: Counter,
     /// Bytes recovered or backfilled by PGs this OSD is primary of.
@@ -102,6 +104,7 @@ impl Default for OsdMetrics {
             latency_family,
             bytes_written: Counter::default(),
             bytes_read: Counter::default(),
+            direct_reads: Counter::default(),
             recovered_objects: Counter::default(),
             recovered_bytes: Counter::default(),
         }
@@ -154,6 +157,12 @@ impl OsdMetrics {
             "cuttle_osd_client_read_bytes",
             "Object data bytes returned to clients by reads",
             self.bytes_read.clone(),
+        );
+        reg.register(
+            "cuttle_osd_direct_reads",
+            "Erasure-coded reads answered with a read plan: the client fetched the chunks \
+             from their OSDs itself instead of this primary relaying them",
+            self.direct_reads.clone(),
         );
         reg.register(
             "cuttle_osd_recovered_objects",

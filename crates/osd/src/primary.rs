@@ -18,6 +18,20 @@ use crate::osd::Osd;
 use crate::pg::{Pg, PgState, shard_collection};
 use crate::shard::ShardWrite;
 
+/// A direct read (see [`Osd::read`]) only pays when the pieces the client fetches from
+/// other OSDs are at least this big: below, relaying them costs less than the client's
+/// second round trip.
+pub const DIRECT_READ_MIN_REMOTE_BYTES: u64 = 256 * 1024;
+
+/// What a primary answers a read with.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// The bytes.
+    Data(Bytes),
+    /// An EC read plan the client completes itself (`ReadRequest.direct_ok`).
+    Direct(pb::DirectRead),
+}
+
 /// Client operations turned into what every member applies, plus the primary's
 /// preconditions.
 struct MemberOps {
@@ -330,7 +344,8 @@ impl Osd {
         object: &str,
         offset: u64,
         len: u64,
-    ) -> OsdResult<(Bytes, u64, Version)> {
+        direct_ok: bool,
+    ) -> OsdResult<(ReadOutcome, u64, Version)> {
         let st = pg.state.read().await;
         let (version, size, _) = self
             .own_meta(pg, &st, object)
@@ -343,7 +358,7 @@ impl Osd {
             start.saturating_add(len).min(size)
         };
         if start == end {
-            return Ok((Bytes::new(), size, version));
+            return Ok((ReadOutcome::Data(Bytes::new()), size, version));
         }
         let data = match &st.pool.redundancy {
             Redundancy::Replicated { .. } => {
@@ -353,11 +368,84 @@ impl Osd {
             Redundancy::Erasure(profile) => {
                 let codec = self.codec(profile)?;
                 let layout = codec.layout(size)?;
+                if direct_ok
+                    && let Some(plan) = self
+                        .direct_plan(pg, &st, object, version, &layout, start, end)
+                        .await
+                {
+                    return Ok((ReadOutcome::Direct(plan), size, version));
+                }
                 self.read_ec(pg, &st, object, version, &layout, start, end)
                     .await?
             }
         };
-        Ok((data, size, version))
+        Ok((ReadOutcome::Data(data), size, version))
+    }
+
+    /// A plan for the client to fetch an EC read's chunk pieces from their OSDs itself
+    /// (the pieces this OSD holds are read here and sent inline), or `None` when the
+    /// primary had better relay the read: the pieces held elsewhere are small (the
+    /// client's extra round trip would cost more than the relay), fewer than `k`
+    /// members are complete, or the local piece is not at `version` or unreadable. The client checks every
+    /// fetched piece's version and falls back to a relayed read on any mismatch, so a
+    /// plan that went stale meanwhile (a write landed, a member went down) costs a
+    /// retry, never a wrong answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn direct_plan(
+        &self,
+        pg: &Arc<Pg>,
+        st: &PgState,
+        object: &str,
+        version: Version,
+        layout: &StripeLayout,
+        start: u64,
+        end: u64,
+    ) -> Option<pb::DirectRead> {
+        let Redundancy::Erasure(profile) = &st.pool.redundancy else {
+            return None;
+        };
+        let codec = self.codec(profile).ok()?;
+        // Members that hold every object at its newest version (none awaiting
+        // re-peering or recovery); the plan takes parity only if a data member is not.
+        let members: BTreeMap<usize, OsdId> = st.complete_members().into_iter().collect();
+        let available: Vec<ShardId> = members.keys().map(|&p| ShardId(p as u8)).collect();
+        let plan = codec
+            .read_plan(layout, start, end - start, &available)
+            .ok()?;
+        let remote: u64 = plan
+            .iter()
+            .filter(|r| members.get(&(r.shard.0 as usize)) != Some(&self.id))
+            .map(|r| r.len)
+            .sum();
+        if remote < DIRECT_READ_MIN_REMOTE_BYTES {
+            return None;
+        }
+        let mut pieces = Vec::with_capacity(plan.len());
+        for r in &plan {
+            let pos = r.shard.0 as usize;
+            let osd = *members.get(&pos)?;
+            let mut piece = pb::DirectPiece {
+                shard: pos as u32,
+                osd: osd.0,
+                offset: r.offset,
+                length: r.len,
+                inline: false,
+                data: Bytes::new(),
+            };
+            if osd == self.id {
+                let got = self
+                    .sub_read(pg.id, st, pos, osd, object, r.offset, r.len, None)
+                    .await
+                    .ok()?;
+                if got.version != version || got.data.len() as u64 != r.len {
+                    return None;
+                }
+                piece.inline = true;
+                piece.data = got.data;
+            }
+            pieces.push(piece);
+        }
+        Some(pb::DirectRead { start, end, pieces })
     }
 
     async fn read_replicated(

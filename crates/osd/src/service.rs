@@ -17,6 +17,7 @@ use crate::meta;
 use crate::metrics::OpKind;
 use crate::osd::Osd;
 use crate::pg::{Pg, RETIRED};
+use crate::primary::ReadOutcome;
 use crate::shard::OmapWindow;
 use crate::watch::{EventSender, WATCH_QUEUE, Watches};
 
@@ -189,12 +190,27 @@ impl OsdRpc for OsdService {
             let pg = self
                 .primary(r.pg.as_ref(), r.epoch, Some(&r.object))
                 .await?;
-            let (data, size, v) = self.osd.read(&pg, &r.object, r.offset, r.length).await?;
-            self.osd.metrics.bytes_read.inc_by(data.len() as u64);
+            let (outcome, size, v) = self
+                .osd
+                .read(&pg, &r.object, r.offset, r.length, r.direct_ok)
+                .await?;
+            let (data, direct) = match outcome {
+                ReadOutcome::Data(data) => (data, None),
+                ReadOutcome::Direct(plan) => {
+                    self.osd.metrics.direct_reads.inc();
+                    (Bytes::new(), Some(plan))
+                }
+            };
+            let served = match &direct {
+                Some(plan) => plan.pieces.iter().map(|p| p.data.len()).sum(),
+                None => data.len(),
+            };
+            self.osd.metrics.bytes_read.inc_by(served as u64);
             Ok(Response::new(pb::ReadReply {
                 data,
                 size,
                 version: Some(v.into()),
+                direct,
             }))
         })
         .await
