@@ -61,7 +61,7 @@ pub struct BenchArgs {
 const META: &str = "bench_meta";
 
 /// Counters the workers update and the progress printer reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     /// Operations done.
     ops: AtomicU64,
@@ -71,6 +71,22 @@ struct Shared {
     errors: AtomicU64,
     /// A write found the pool's OSDs full: every worker stops.
     full: AtomicBool,
+    /// Lowest index whose write failed (`u64::MAX`: none). The objects a
+    /// `write --no-cleanup` leaves for `seq`/`rand` stop below it: a failed write leaves
+    /// a gap that reads would count as errors.
+    first_failed: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            ops: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            full: AtomicBool::new(false),
+            first_failed: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 /// Benchmark object contents: one pseudo-random body per object size, with the
@@ -199,8 +215,13 @@ impl Report for BenchReport {
 /// What `write --no-cleanup` records for the read modes.
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
 struct Meta {
+    /// Objects `0..objects` were all written: the read modes use them.
     objects: u64,
     object_size: usize,
+    /// Objects `0..attempted` may exist (writes above a failed one succeeded too):
+    /// `cleanup` removes them all. Absent in metadata of older versions.
+    #[serde(default)]
+    attempted: u64,
 }
 
 fn new_hist() -> Histogram<u64> {
@@ -290,17 +311,18 @@ pub async fn bench(ctx: &Ctx, args: BenchArgs) -> Result<()> {
     let ops = shared.ops.load(Ordering::Relaxed);
     let bytes = shared.bytes.load(Ordering::Relaxed);
     if args.mode == Mode::Write {
-        let count = next.load(Ordering::Relaxed).min(written);
+        let attempted = next.load(Ordering::Relaxed).min(written);
         if args.no_cleanup {
             let meta = serde_json::to_vec(&Meta {
-                objects: count,
+                objects: attempted.min(shared.first_failed.load(Ordering::Relaxed)),
                 object_size: size,
+                attempted,
             })?;
             io.write_full(META, Bytes::from(meta))
                 .await
                 .map_err(|e| failed("recording the benchmark metadata", &e))?;
         } else {
-            cleanup(&io, count, ctx.format == Format::Table).await?;
+            cleanup(&io, attempted, ctx.format == Format::Table).await?;
         }
     }
     let ms = |us: u64| us as f64 / 1000.0;
@@ -360,6 +382,7 @@ async fn worker(
                         true
                     }
                     Err(e) => {
+                        shared.first_failed.fetch_min(index, Ordering::Relaxed);
                         if e.code() == "no_space" {
                             shared.full.store(true, Ordering::Relaxed);
                         }
@@ -408,7 +431,7 @@ async fn remove_left_objects(ctx: &Ctx, io: &IoCtx) -> Result<()> {
     let objects = match io.read(META, 0, 0).await {
         Ok(raw) => {
             let m: Meta = serde_json::from_slice(&raw).context("parsing the benchmark metadata")?;
-            m.objects
+            m.objects.max(m.attempted)
         }
         Err(e) if e.code() == "no_such_object" => 0,
         Err(e) => return Err(failed("reading the benchmark metadata", &e)),

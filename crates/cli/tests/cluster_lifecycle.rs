@@ -119,6 +119,49 @@ fn cluster_up_status_down_and_up_again() {
     .ok();
     assert_eq!(status["fsid"], fsid.to_string());
     let epoch_before = status["epoch"].as_u64().unwrap();
+    // `cuttle bench`: write, then read back (verified) what it wrote, then clean up.
+    let bench = |mode: &str| {
+        cuttle(&[
+            "-c",
+            conf_s,
+            "--format",
+            "json",
+            "bench",
+            "ec",
+            mode,
+            "--seconds",
+            "1",
+            "--concurrency",
+            "4",
+            "--object-size",
+            "1048576",
+            "--no-cleanup",
+        ])
+        .json()
+    };
+    let written = bench("write");
+    assert!(written["ops"].as_u64().unwrap() > 0, "{written}");
+    for mode in ["write", "seq", "rand"] {
+        let r = if mode == "write" {
+            written.clone()
+        } else {
+            bench(mode)
+        };
+        assert_eq!(r["errors"], 0, "{mode}: {r}");
+        assert_eq!(r["pool_full"], false, "{mode}: {r}");
+        assert!(r["bandwidth_mib_s"].as_f64().unwrap() > 0.0, "{mode}: {r}");
+        for k in ["avg", "p50", "p99", "max"] {
+            assert!(
+                r["latency_ms"][k].as_f64().unwrap() > 0.0,
+                "{mode} {k}: {r}"
+            );
+        }
+    }
+    let cleaned = cuttle(&["-c", conf_s, "--format", "json", "bench", "ec", "cleanup"]).json();
+    assert_eq!(
+        cleaned["objects"], written["ops"],
+        "{cleaned} after {written}"
+    );
 
     // `up` again while running starts nothing and prints the export line.
     let again = cuttle(&["cluster", "up", "--dir", d]).ok();
