@@ -9,7 +9,10 @@
 //!
 //! - [`Cluster`] / [`IoCtx`]: object I/O on a pool — placement computed locally from
 //!   the map, each operation sent to its PG's primary, retried transparently when the
-//!   map changes or the primary fails, within a deadline.
+//!   map changes or the primary fails, within a deadline. A large erasure-coded read
+//!   may come back as the primary's read plan: the client fetches the other chunks
+//!   from their OSDs at the planned version and decodes them (`cuttle-ec`), and reads
+//!   through the primary instead on any mismatch.
 //!
 //! Must not depend on daemon or storage crates.
 
