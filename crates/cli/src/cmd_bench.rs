@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use cuttle_client::IoCtx;
 use cuttle_proto as pb;
 use cuttle_types::OsdId;
@@ -115,12 +115,18 @@ impl Payload {
         index.to_le_bytes()
     }
 
-    /// The content of object `index`.
-    fn make(&self, index: u64) -> Vec<u8> {
-        let mut v = self.body.clone();
-        let n = v.len().min(8);
-        v[..n].copy_from_slice(&Self::stamp(index)[..n]);
-        v
+    /// The content of object `index`, written over `spare` (the buffer of an earlier
+    /// write, once nothing else holds it) rather than into a fresh copy of the body:
+    /// like `rados bench`, the client does not pay a 4 MiB copy and fresh pages per
+    /// write (a twentieth of the machine at 250 writes/s).
+    fn make(&self, index: u64, spare: Option<Bytes>) -> Bytes {
+        let mut buf = spare
+            .and_then(|b| b.try_into_mut().ok())
+            .filter(|b| b.len() == self.body.len())
+            .unwrap_or_else(|| BytesMut::from(&self.body[..]));
+        let n = buf.len().min(8);
+        buf[..n].copy_from_slice(&Self::stamp(index)[..n]);
+        buf.freeze()
     }
 
     /// Whether `data` is exactly the content of object `index`.
@@ -363,6 +369,7 @@ async fn worker(
     let mut hist = new_hist();
     let mut highest = 0u64;
     let payload = Payload::new(size);
+    let mut spare: Option<Bytes> = None;
     while Instant::now() < deadline && !shared.full.load(Ordering::Relaxed) {
         let index = match mode {
             Mode::Write => next.fetch_add(1, Ordering::Relaxed),
@@ -375,8 +382,10 @@ async fn worker(
         let t = Instant::now();
         let ok = match mode {
             Mode::Write => {
-                let data = Bytes::from(payload.make(index));
-                match io.write_full(&name, data).await {
+                let data = payload.make(index, spare.take());
+                let written = io.write_full(&name, data.clone()).await;
+                spare = Some(data);
+                match written {
                     Ok(_) => {
                         highest = highest.max(index + 1);
                         true
@@ -565,16 +574,25 @@ mod tests {
     #[test]
     fn payloads_differ_per_object_and_verify() {
         let p = Payload::new(10_000);
-        let a = p.make(1);
-        let b = p.make(2);
+        let a = p.make(1, None);
+        let b = p.make(2, None);
         assert_ne!(a, b);
         assert!(p.check(1, &a));
         assert!(!p.check(2, &a), "a misplaced object is caught");
-        let mut c = a.clone();
+        let mut c = a.to_vec();
         c[5000] ^= 1;
         assert!(!p.check(1, &c), "a flipped byte is caught");
         assert!(!p.check(1, &a[..9999]));
         let tiny = Payload::new(3);
-        assert!(tiny.check(7, &tiny.make(7)));
+        assert!(tiny.check(7, &tiny.make(7, None)));
+        // A spare buffer nothing else holds is reused; one still shared is not touched.
+        let ptr = b.as_ptr();
+        let reused = p.make(3, Some(b));
+        assert_eq!(reused.as_ptr(), ptr, "the spare buffer was reused");
+        assert!(p.check(3, &reused));
+        let held = reused.clone();
+        let fresh = p.make(4, Some(reused));
+        assert!(p.check(3, &held), "a buffer still in use keeps its content");
+        assert!(p.check(4, &fresh));
     }
 }
