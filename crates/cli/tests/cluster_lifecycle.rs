@@ -120,6 +120,8 @@ fn cluster_up_status_down_and_up_again() {
     assert_eq!(status["fsid"], fsid.to_string());
     let epoch_before = status["epoch"].as_u64().unwrap();
     // `cuttle bench`: write, then read back (verified) what it wrote, then clean up.
+    // Small objects and two in flight: a second of writes must not fill the 256 MiB
+    // OSDs however fast the machine is.
     let bench = |mode: &str| {
         cuttle(&[
             "-c",
@@ -132,9 +134,9 @@ fn cluster_up_status_down_and_up_again() {
             "--seconds",
             "1",
             "--concurrency",
-            "4",
+            "2",
             "--object-size",
-            "1048576",
+            "16384",
             "--no-cleanup",
         ])
         .json()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cuttle_ec::{ChunkPiece, StripeLayout};
+use cuttle_ec::{ChunkPiece, ErasureCode, StripeLayout};
 use cuttle_proto as pb;
 use cuttle_types::{OsdId, Redundancy, ShardId};
 use futures::future::join_all;
@@ -370,7 +370,16 @@ impl Osd {
                 let layout = codec.layout(size)?;
                 if direct_ok
                     && let Some(plan) = self
-                        .direct_plan(pg, &st, object, version, &layout, start, end)
+                        .direct_plan(
+                            pg,
+                            &st,
+                            codec.as_ref(),
+                            object,
+                            version,
+                            &layout,
+                            start,
+                            end,
+                        )
                         .await
                 {
                     return Ok((ReadOutcome::Direct(plan), size, version));
@@ -395,16 +404,13 @@ impl Osd {
         &self,
         pg: &Arc<Pg>,
         st: &PgState,
+        codec: &dyn ErasureCode,
         object: &str,
         version: Version,
         layout: &StripeLayout,
         start: u64,
         end: u64,
     ) -> Option<pb::DirectRead> {
-        let Redundancy::Erasure(profile) = &st.pool.redundancy else {
-            return None;
-        };
-        let codec = self.codec(profile).ok()?;
         // Members that hold every object at its newest version (none awaiting
         // re-peering or recovery); the plan takes parity only if a data member is not.
         let members: BTreeMap<usize, OsdId> = st.complete_members().into_iter().collect();
