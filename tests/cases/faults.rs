@@ -3,7 +3,7 @@
 //! OSDs that run out of space. Nothing acknowledged may be lost.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -130,45 +130,67 @@ async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
     let client = Cluster::connect(&c.conf()).await.unwrap();
     let io = client.pool("ec").await.unwrap();
     let data = pattern(42, 3 << 20);
-    let mut damaged = BTreeSet::new();
+    let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
     for (object, pos) in [("victim", 0), ("victim-other-member", 1)] {
         io.write_full(object, Bytes::from(data.clone()))
             .await
             .unwrap();
-        damaged.insert(corrupt_chunk(&c, &client, &io, object, pos));
+        let name = corrupt_chunk(&c, &client, &io, object, pos);
         healthy(&c, 60).await;
+        let repaired = eventually(30, "OSD metrics", || repaired_copies(&c)).await;
         // The read is still correct: rebuilt from parity by the primary.
         let got = io.read(object, 0, 0).await.unwrap();
         assert!(got == data, "{object}: reconstructed bytes differ");
-    }
-    // The damaged chunks are repaired in the background: once done, the OSDs' stores
-    // are clean under a deep fsck.
-    let tool = cuttle_cluster::bin_dir().join("cuttle-store-tool");
-    for name in &damaged {
-        let dir = c.dir().join(name);
-        eventually(60, "damaged chunk repaired", || {
-            let c = &c;
-            let (tool, dir, name) = (tool.clone(), dir.clone(), name.clone());
-            async move {
-                c.stop(&name).ok()?;
-                let fsck = std::process::Command::new(&tool)
-                    .arg("--device")
-                    .arg(dir.join("block"))
-                    .arg("--meta")
-                    .arg(dir.join("db"))
-                    .args(["fsck", "--deep"])
-                    .output()
-                    .ok()?;
-                c.start(&name).ok()?;
-                fsck.status.success().then_some(())
-            }
+        // The damaged chunk is repaired in the background (waited for without
+        // stopping the OSD, which would cut the repair short); then the OSD's store is
+        // clean under a deep fsck.
+        eventually(60, "damaged chunk repaired", || async {
+            repaired_copies(&c).await.filter(|&n| n > repaired)
         })
         .await;
+        c.stop(&name).unwrap();
+        let dir = c.dir().join(&name);
+        let fsck = std::process::Command::new(&tool)
+            .arg("--device")
+            .arg(dir.join("block"))
+            .arg("--meta")
+            .arg(dir.join("db"))
+            .args(["fsck", "--deep"])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{object} on {name}: {}{}",
+            String::from_utf8_lossy(&fsck.stdout),
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        c.start(&name).unwrap();
         healthy(&c, 60).await;
-    }
-    for object in ["victim", "victim-other-member"] {
         assert!(io.read(object, 0, 0).await.unwrap() == data, "{object}");
     }
+}
+
+/// Damaged copies the OSDs have repaired so far (`cuttle_osd_repaired_objects_total`),
+/// or `None` while an OSD's metrics endpoint is not up yet (just restarted).
+async fn repaired_copies(c: &TestCluster) -> Option<u64> {
+    let mut total = 0;
+    for d in c.states().unwrap() {
+        let Some(url) = d.metrics.filter(|_| d.name.starts_with("osd.")) else {
+            continue;
+        };
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches("/metrics");
+        tokio::net::TcpStream::connect(addr).await.ok()?;
+        let page = cuttle_tests::http(addr, "GET", "/metrics").await;
+        total += page
+            .body
+            .lines()
+            .filter_map(|l| l.strip_prefix("cuttle_osd_repaired_objects_total "))
+            .map(|v| v.trim().parse::<f64>().unwrap() as u64)
+            .sum::<u64>();
+    }
+    Some(total)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,6 +85,9 @@ pub struct OsdMetrics {
     pub direct_reads: Counter,
     /// Objects recovered or backfilled by PGs this OSD is primary of.
     pub recovered_objects: Counter,
+    /// Damaged copies (a chunk or replica that failed its checksum, found by a read or
+    /// a scrub) rewritten by PGs this OSD is primary of.
+    pub repaired_objects: Counter,
     /// Bytes recovered or backfilled by PGs this OSD is primary of.
     pub recovered_bytes: Counter,
 }
@@ -106,6 +109,7 @@ impl Default for OsdMetrics {
             bytes_read: Counter::default(),
             direct_reads: Counter::default(),
             recovered_objects: Counter::default(),
+            repaired_objects: Counter::default(),
             recovered_bytes: Counter::default(),
         }
     }
@@ -168,6 +172,11 @@ impl OsdMetrics {
             "cuttle_osd_recovered_objects",
             "Objects recovered or backfilled in PGs this OSD is primary of",
             self.recovered_objects.clone(),
+        );
+        reg.register(
+            "cuttle_osd_repaired_objects",
+            "Damaged copies (found by a read or a scrub) rewritten in PGs this OSD is primary of",
+            self.repaired_objects.clone(),
         );
         reg.register(
             "cuttle_osd_recovered_bytes",

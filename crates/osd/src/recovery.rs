@@ -507,6 +507,7 @@ impl Osd {
                 .await?
             {
                 repaired += 1;
+                self.metrics.repaired_objects.inc();
             }
         }
         Ok(repaired)
