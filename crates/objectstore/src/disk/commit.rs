@@ -216,6 +216,14 @@ pub(super) async fn run(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Prepare
                 None => break,
             }
         }
+        // Wait for the oldest transaction's data first, then gather: everything that
+        // queued and finished writing meanwhile shares its flush. (Gathering first and
+        // then waiting left groups of ~1.1 transactions under 16 4 MiB writes.)
+        if let Some(oldest) = queue.front_mut()
+            && oldest.needs_flush()
+        {
+            settle(oldest).await;
+        }
         while let Ok(p) = rx.try_recv() {
             queue.push_back(p);
         }
