@@ -1,6 +1,8 @@
 //! Faults with real processes: an OSD killed with SIGKILL during writes, a corrupted
-//! chunk on an OSD's disk, a replicated-pool primary killed under omap traffic, and
-//! OSDs that run out of space. Nothing acknowledged may be lost.
+//! chunk on an OSD's disk (on the primary, and on a member a direct read fetches from),
+//! a large read rebuilt by the client from parity while a member is down, a
+//! replicated-pool primary killed under omap traffic, and OSDs that run out of space.
+//! Nothing acknowledged may be lost.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -175,22 +177,90 @@ async fn a_corrupted_chunk_is_reconstructed_and_repaired() {
 async fn repaired_copies(c: &TestCluster) -> Option<u64> {
     let mut total = 0;
     for d in c.states().unwrap() {
-        let Some(url) = d.metrics.filter(|_| d.name.starts_with("osd.")) else {
-            continue;
-        };
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches("/metrics");
-        tokio::net::TcpStream::connect(addr).await.ok()?;
-        let page = cuttle_tests::http(addr, "GET", "/metrics").await;
-        total += page
-            .body
-            .lines()
-            .filter_map(|l| l.strip_prefix("cuttle_osd_repaired_objects_total "))
-            .map(|v| v.trim().parse::<f64>().unwrap() as u64)
-            .sum::<u64>();
+        if d.name.starts_with("osd.") {
+            total += osd_counter(c, &d.name, "cuttle_osd_repaired_objects_total").await?;
+        }
     }
     Some(total)
+}
+
+/// One counter of one OSD (`series` as exported, labels included), or `None` while its
+/// metrics endpoint does not answer.
+async fn osd_counter(c: &TestCluster, osd: &str, series: &str) -> Option<u64> {
+    let url = c
+        .states()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == osd)?
+        .metrics?;
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    tokio::net::TcpStream::connect(addr).await.ok()?;
+    let page = cuttle_tests::http(addr, "GET", "/metrics").await;
+    let value = page
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse::<f64>().unwrap() as u64)
+        .sum();
+    Some(value)
+}
+
+/// With a data member down, the primary plans a large read over its own chunk and the
+/// parity chunk, and the client rebuilds the missing one itself: the bytes are exact,
+/// and the primary served exactly one read (no fallback to a relayed read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_large_read_is_rebuilt_by_the_client_from_parity() {
+    let c = cluster(3).await;
+    let client = Cluster::connect(&c.conf()).await.unwrap();
+    let io = client.pool("ec").await.unwrap();
+    let data = pattern(7, 3 << 20);
+    io.write_full("degraded", Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    let (_, members) = client.locate(io.pool_id(), "degraded").unwrap();
+    let primary = format!("osd.{}", members[0].unwrap().0);
+    let victim = format!("osd.{}", members[1].unwrap().0);
+    c.signal(&victim, libc::SIGKILL).unwrap();
+    // Wait until the monitors marked it down and every PG has peered without it.
+    let mon = c.client().unwrap();
+    eventually(
+        60,
+        "the member marked down and its PGs active again",
+        || {
+            let mon = mon.clone();
+            async move {
+                let st = mon.status().await.ok()?;
+                let settled = st.osds_up == 2
+                    && st
+                        .pg_states
+                        .iter()
+                        .all(|p| p.state.starts_with("active") && !p.state.contains("peering"));
+                settled.then_some(())
+            }
+        },
+    )
+    .await;
+    // The client's map has caught up once a read goes through at all.
+    eventually(30, "a read", || async {
+        io.read("degraded", 0, 0).await.ok()
+    })
+    .await;
+    let reads = "cuttle_osd_ops_total{op=\"read\"}";
+    let direct = "cuttle_osd_direct_reads_total";
+    let before = (
+        osd_counter(&c, &primary, reads).await.unwrap(),
+        osd_counter(&c, &primary, direct).await.unwrap(),
+    );
+    let got = io.read("degraded", 0, 0).await.unwrap();
+    assert!(got == data, "rebuilt bytes differ");
+    let after = (
+        osd_counter(&c, &primary, reads).await.unwrap(),
+        osd_counter(&c, &primary, direct).await.unwrap(),
+    );
+    assert_eq!(after.1, before.1 + 1, "the primary answered with a plan");
+    assert_eq!(after.0, before.0 + 1, "and the client did not fall back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
