@@ -106,7 +106,7 @@ async fn a_tls_cluster_serves_only_tls_to_clients_of_its_ca() {
         }
     }
     let status = c.client().unwrap().status().await.unwrap();
-    assert_eq!(status.health, "HEALTH_OK");
+    assert_eq!(status.health, "HEALTH_OK", "{:?}", status.checks);
 
     // The CLI: `status`, and an object written and read back.
     let conf_path = c.conf_path();

@@ -10,8 +10,7 @@ use cuttle_proto as pb;
 use cuttle_types::OsdId;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::OsdUsage;
-use crate::node::{MonNode, OsdReport};
+use crate::node::MonNode;
 use crate::state::MonCommand;
 
 /// Snapshots the client I/O totals every [`crate::client_io::SAMPLE_EVERY`].
@@ -63,47 +62,29 @@ pub async fn failure_detector(node: Arc<MonNode>, stop: CancellationToken) {
     let grace = Duration::from_secs(node.config.timing.osd_heartbeat_grace_secs);
     let down_out = node.config.timing.osd_down_out_interval_secs;
     let tick = (grace / 4).clamp(Duration::from_millis(200), Duration::from_secs(1));
-    let mut was_leader = false;
+    // When this monitor became leader: it has no heartbeat history from before, so no
+    // OSD counts as silent until a whole grace has passed since then. The reports
+    // themselves are left alone (wiping them made every PG "not reported" for a
+    // heartbeat interval, and health flip to HEALTH_WARN, right after an election).
+    let mut leader_since: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
         }
         if !node.is_leader() {
-            was_leader = false;
+            leader_since = None;
             continue;
         }
+        let since = *leader_since.get_or_insert_with(Instant::now);
         let map = node.sm.current().map.clone();
-        if !was_leader {
-            // A new leader has no heartbeat history: every up OSD starts a fresh grace.
-            let mut reports = node.osd_reports.lock();
-            for o in map.osds.values().filter(|o| o.up) {
-                reports.insert(
-                    o.id,
-                    OsdReport {
-                        at: Instant::now(),
-                        usage: OsdUsage::default(),
-                        pg_states: Default::default(),
-                        pgs: Vec::new(),
-                    },
-                );
-            }
-            was_leader = true;
-            continue;
-        }
-        let last_seen: HashMap<OsdId, Instant> = node
+        let last_heard: HashMap<OsdId, Instant> = node
             .osd_reports
             .lock()
             .iter()
             .map(|(id, r)| (*id, r.at))
             .collect();
-        let silent: Vec<OsdId> = map
-            .osds
-            .values()
-            .filter(|o| o.up)
-            .filter(|o| last_seen.get(&o.id).is_none_or(|t| t.elapsed() > grace))
-            .map(|o| o.id)
-            .collect();
+        let silent = silent_osds(&map, &last_heard, since, grace);
         if !silent.is_empty() {
             tracing::warn!(?silent, "marking OSDs down: no heartbeat within {grace:?}");
             if let Err(e) = node
@@ -133,5 +114,72 @@ pub async fn failure_detector(node: Arc<MonNode>, stop: CancellationToken) {
                 tracing::warn!("could not mark OSDs out: {}", e.message());
             }
         }
+    }
+}
+
+/// The up OSDs of `map` not heard from within `grace`, counting from the later of their
+/// last report and `leader_since` (a new leader gives every OSD a fresh grace).
+fn silent_osds(
+    map: &cuttle_types::ClusterMap,
+    last_heard: &HashMap<OsdId, Instant>,
+    leader_since: Instant,
+    grace: Duration,
+) -> Vec<OsdId> {
+    map.osds
+        .values()
+        .filter(|o| o.up)
+        .filter(|o| {
+            let heard = last_heard
+                .get(&o.id)
+                .map_or(leader_since, |t| (*t).max(leader_since));
+            heard.elapsed() > grace
+        })
+        .map(|o| o.id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cuttle_types::{ClusterMap, OsdInfo, OsdWeight};
+    use uuid::Uuid;
+
+    fn map_with_up(up: &[u32]) -> ClusterMap {
+        let mut m = ClusterMap::new(Uuid::from_u128(1));
+        for i in 0..3 {
+            m.osds.insert(
+                OsdId(i),
+                OsdInfo {
+                    id: OsdId(i),
+                    uuid: Uuid::from_u128(i as u128),
+                    host: format!("h{i}"),
+                    addr: String::new(),
+                    weight: OsdWeight::ONE,
+                    up: up.contains(&i),
+                    in_cluster: true,
+                    down_since: None,
+                },
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn an_osd_is_silent_only_after_a_whole_grace_without_a_report() {
+        let grace = Duration::from_secs(3);
+        let now = Instant::now();
+        let long_ago = now - Duration::from_secs(10);
+        let map = map_with_up(&[0, 1, 2]);
+        let heard = HashMap::from([(OsdId(0), now), (OsdId(1), long_ago)]);
+        // Leader for long: osd.1 (stale report) and osd.2 (never heard) are silent.
+        assert_eq!(
+            silent_osds(&map, &heard, long_ago, grace),
+            vec![OsdId(1), OsdId(2)]
+        );
+        // A new leader gives every OSD a fresh grace, whatever it heard before.
+        assert!(silent_osds(&map, &heard, now, grace).is_empty());
+        // Down OSDs are never reported silent again.
+        let map = map_with_up(&[0]);
+        assert!(silent_osds(&map, &heard, long_ago, grace).is_empty());
     }
 }
