@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use cuttle_ec::{ChunkPiece, ErasureCode};
 use cuttle_placement::{Hierarchy, object_to_pg};
 use cuttle_proto as pb;
@@ -412,19 +412,41 @@ impl IoCtx {
 
     /// Reads `len` bytes at `offset` (0 = to the end).
     pub async fn read(&self, object: &str, offset: u64, len: u64) -> Result<Bytes, ClientError> {
+        let mut segments = self.read_segments(object, offset, len).await?;
+        if segments.len() == 1 {
+            return Ok(segments.pop().unwrap_or_default());
+        }
+        let total = segments.iter().map(Bytes::len).sum();
+        let mut out = BytesMut::with_capacity(total);
+        for s in &segments {
+            out.extend_from_slice(s);
+        }
+        Ok(out.freeze())
+    }
+
+    /// Like [`read`](Self::read), as consecutive buffers that together are the bytes
+    /// read: a large EC read decoded here comes back as its chunks' pieces, not copied
+    /// into one buffer, for readers that pass the bytes on (the gateway streams them).
+    pub async fn read_segments(
+        &self,
+        object: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Bytes>, ClientError> {
         let r = self.read_from_primary(object, offset, len, true).await?;
         let Some(plan) = r.direct else {
-            return Ok(r.data);
+            return Ok(vec![r.data]);
         };
         let version = r.version.unwrap_or_default();
         match self.direct_read(object, r.size, version, plan).await {
-            Ok(data) => Ok(data),
+            Ok(segments) => Ok(segments),
             Err(reason) => {
                 tracing::debug!(object, "direct read falls back to the primary: {reason}");
-                Ok(self
-                    .read_from_primary(object, offset, len, false)
-                    .await?
-                    .data)
+                Ok(vec![
+                    self.read_from_primary(object, offset, len, false)
+                        .await?
+                        .data,
+                ])
             }
         }
     }
@@ -464,7 +486,7 @@ impl IoCtx {
         size: u64,
         version: pb::Version,
         plan: pb::DirectRead,
-    ) -> Result<Bytes, String> {
+    ) -> Result<Vec<Bytes>, String> {
         let map = self.cluster.map().map_err(|e| e.to_string())?;
         let pool = map.pools.get(&self.pool).ok_or("the pool left the map")?;
         let Redundancy::Erasure(profile) = &pool.redundancy else {
@@ -540,7 +562,7 @@ impl IoCtx {
         });
         let pieces = futures::future::try_join_all(fetches).await?;
         codec
-            .decode_range_unverified(&layout, plan.start, plan.end - plan.start, &pieces)
+            .decode_segments_unverified(&layout, plan.start, plan.end - plan.start, &pieces)
             .map_err(|e| e.to_string())
     }
 

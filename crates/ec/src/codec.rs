@@ -111,6 +111,18 @@ pub trait ErasureCode: Send + Sync + fmt::Debug {
         pieces: &[ChunkPiece],
     ) -> Result<Bytes, EcError>;
 
+    /// Like [`decode_range_unverified`](Self::decode_range_unverified) but returns the
+    /// range as consecutive buffers without joining them (see
+    /// [`decode_segments`](Self::decode_segments)): a reader that streams the bytes on
+    /// saves copying them into one buffer.
+    fn decode_segments_unverified(
+        &self,
+        layout: &StripeLayout,
+        offset: u64,
+        len: u64,
+        pieces: &[ChunkPiece],
+    ) -> Result<Vec<Bytes>, EcError>;
+
     /// Deep-scrub check: verifies the crcs of all `chunks` (at least `k + 1`), then
     /// recomputes every chunk beyond the first `k` from those `k` and compares.
     ///

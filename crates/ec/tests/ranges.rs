@@ -76,6 +76,12 @@ proptest! {
                 .decode_range_unverified(&enc.layout, offset as u64, len, &bare)
                 .expect("decode_range_unverified");
             prop_assert!(unverified == got);
+            // Unjoined, the same bytes in order, and no empty buffer.
+            let segments = code
+                .decode_segments_unverified(&enc.layout, offset as u64, len, &bare)
+                .expect("decode_segments_unverified");
+            prop_assert!(segments.iter().all(|s| !s.is_empty()));
+            prop_assert!(segments.concat() == got);
         }
     }
 

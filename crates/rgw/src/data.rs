@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use cuttle_client::IoCtx;
 use futures::future::Either;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -239,17 +239,23 @@ impl DataStore {
                         .acquire_many_owned(units(len))
                         .await
                         .map_err(|_| RgwError::Config("data budget closed".into()))?;
-                    let data = io.read(&name, off, len).await?;
-                    if data.len() as u64 != len {
+                    // The stripe's bytes as the pieces they were decoded from: passed
+                    // on to the response as they are, never joined into one buffer.
+                    let data = io.read_segments(&name, off, len).await?;
+                    let got: usize = data.iter().map(Bytes::len).sum();
+                    if got as u64 != len {
                         return Err(RgwError::Corrupt {
                             what: name,
-                            reason: format!("read {} bytes at {off}, expected {len}", data.len()),
+                            reason: format!("read {got} bytes at {off}, expected {len}"),
                         });
                     }
-                    Ok(data)
+                    Ok(futures::stream::iter(
+                        data.into_iter().filter(|b| !b.is_empty()).map(Ok),
+                    ))
                 }
             })
             .buffered(prefetch)
+            .try_flatten()
     }
 
     /// Bytes `[start, end)` of object `e`, as a stream: from its stripes, or from the

@@ -20,7 +20,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -38,12 +38,13 @@ const JOB_BYTES: usize = 256 << 10;
 /// Hand-outs shorter than this are hashed by the stream itself (a thread hop costs
 /// more).
 const INLINE_MAX: usize = 16 << 10;
-/// Busy lanes from which a lockstep step beats hashing them one after another (one
-/// lane of the eight-lane kernel runs at ~45% of the one-stream code with AVX2, ~65%
-/// with AVX-512).
-const SIMD_MIN_BUSY: usize = 3;
-/// How long the service waits for more jobs when few lanes are busy.
-const GATHER: Duration = Duration::from_millis(1);
+/// Busy lanes the service gathers before a step while other uploads are open: with
+/// sparse arrivals (each upload hands in a quarter MiB every few milliseconds) it
+/// otherwise stepped with one or two lanes busy, and half of all MD5 cycles under
+/// sixteen 4 MiB uploads went to the scalar code.
+const GATHER_BUSY: usize = 4;
+/// How long the service waits for [`GATHER_BUSY`] lanes before stepping with fewer.
+const GATHER: Duration = Duration::from_millis(2);
 /// Streams that exist: whether more jobs may be on their way.
 static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 /// Jobs queued for the service beyond the lanes.
@@ -237,12 +238,15 @@ fn serve(rx: &Receiver<Job>) {
             }
         }
         fill(&mut lanes, rx);
-        if wants_company(&lanes) {
-            // Hashing a few lanes alone costs more than the lanes side by side: with
-            // other uploads under way, give them a moment to hand in their data.
-            if let Ok(job) = rx.recv_timeout(GATHER)
-                && let Some(free) = lanes.iter_mut().find(|l| l.is_none())
-            {
+        // Hashing a few lanes alone costs more than the lanes side by side: with other
+        // uploads under way, give them a moment to hand in their data.
+        let deadline = Instant::now() + GATHER;
+        while wants_company(&lanes) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(job) = rx.recv_timeout(left) else {
+                break;
+            };
+            if let Some(free) = lanes.iter_mut().find(|l| l.is_none()) {
                 *free = Some(Active::new(job));
             }
             fill(&mut lanes, rx);
@@ -269,14 +273,27 @@ fn fill(lanes: &mut [Option<Active>], rx: &Receiver<Job>) {
     }
 }
 
-/// Whether to wait for more jobs before a step: too few lanes are busy to use the
-/// lockstep kernel, one of them holds a job not started yet (so a job waits at most
-/// once), and enough other uploads are open to hand in more.
+/// Whether to wait for more jobs before a step: there is a lockstep kernel, fewer than
+/// [`GATHER_BUSY`] lanes are busy while more uploads are open, and one lane holds a job
+/// not started yet (so a job waits at most once).
 fn wants_company(lanes: &[Option<Active>]) -> bool {
+    let Some(min_busy) = lockstep_min_busy() else {
+        return false;
+    };
     let busy = lanes.iter().flatten().count();
-    busy < SIMD_MIN_BUSY
-        && lanes.iter().flatten().any(Active::fresh)
-        && OPEN_STREAMS.load(Ordering::Relaxed) >= SIMD_MIN_BUSY
+    let open = OPEN_STREAMS.load(Ordering::Relaxed);
+    open >= min_busy && busy < GATHER_BUSY.min(open) && lanes.iter().flatten().any(Active::fresh)
+}
+
+/// Busy lanes from which a lockstep step beats hashing them one after another, or
+/// `None` without a lane kernel. One lane of the eight-lane kernel runs at ~65% of the
+/// one-stream code with AVX-512 (so two lanes already gain), ~45% with AVX2.
+fn lockstep_min_busy() -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(kernel) = x86::Lanes::get() {
+        return Some(kernel.min_busy());
+    }
+    None
 }
 
 /// Advances the busy lanes by the same number of blocks.
@@ -293,8 +310,8 @@ fn step(lanes: &mut [Option<Active>]) {
     }
     let len = blocks * BLOCK;
     #[cfg(target_arch = "x86_64")]
-    if lanes.iter().flatten().count() >= SIMD_MIN_BUSY
-        && let Some(kernel) = x86::Lanes::get()
+    if let Some(kernel) = x86::Lanes::get()
+        && lanes.iter().flatten().count() >= kernel.min_busy()
     {
         let mut states = [INITIAL; LANES];
         let mut inputs: [&[u8]; LANES] = [&[]; LANES];
@@ -478,6 +495,14 @@ mod x86 {
                     None
                 }
             })
+        }
+
+        /// Busy lanes from which this kernel beats the scalar code run lane by lane.
+        pub(super) fn min_busy(self) -> usize {
+            match self.0 {
+                Isa::Avx512 => 2,
+                Isa::Avx2 => 3,
+            }
         }
 
         /// Hashes the blocks of eight equal-length inputs into their eight states.
