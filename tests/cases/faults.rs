@@ -1,8 +1,9 @@
 //! Faults with real processes: an OSD killed with SIGKILL during writes, a corrupted
 //! chunk on an OSD's disk (on the primary, and on a member a direct read fetches from),
 //! a large read rebuilt by the client from parity while a member is down, a
-//! replicated-pool primary killed under omap traffic, and OSDs that run out of space.
-//! Nothing acknowledged may be lost.
+//! replicated-pool primary killed under omap traffic, OSDs that run out of space, and
+//! the monitor leader killed (no OSD may be marked down for it). Nothing acknowledged
+//! may be lost.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -439,4 +440,53 @@ async fn full_osds_fail_writes_cleanly_and_lose_nothing() {
         .await
         .unwrap();
     assert!(io.read("after-delete", 0, 0).await.unwrap()[..] == data[..]);
+}
+
+/// A monitor leader killed under a running cluster: the new leader has never heard an
+/// OSD's heartbeat, and must neither mark the OSDs down (each gets a fresh grace from
+/// the election) nor lose sight of their PGs; the map does not change and health shows
+/// only the dead monitor. Objects stay readable and writable throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_leader_change_marks_no_osd_down() {
+    let c = cluster(3).await;
+    let mon = c.client().unwrap();
+    let client = Cluster::connect(&c.conf()).await.unwrap();
+    let io = client.pool("ec").await.unwrap();
+    let before = pattern(7, 300_000);
+    io.write_full("before", Bytes::from(before.clone()))
+        .await
+        .unwrap();
+    let st = mon.status().await.unwrap();
+    let (old, epoch) = (st.leader.clone(), st.epoch);
+    assert!(!old.is_empty());
+    c.signal(&format!("mon.{old}"), libc::SIGKILL).unwrap();
+
+    // The survivors elect a leader, which hears every OSD and every PG again.
+    let only_mon_down = |st: &cuttle_proto::StatusReply| {
+        st.leader != old
+            && !st.leader.is_empty()
+            && st.checks.len() == 1
+            && st.checks[0].code == "MON_DOWN"
+    };
+    eventually(30, "a new leader that sees every PG", || {
+        let mon = mon.clone();
+        async move { mon.status().await.ok().filter(only_mon_down) }
+    })
+    .await;
+    // Wait out more than a heartbeat grace (3 s here) after that leader's first look at
+    // the OSDs: a detector that counted from a missing report would have marked every
+    // OSD down by now.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let st = mon.status().await.unwrap();
+    assert!(only_mon_down(&st), "{} {:?}", st.leader, st.checks);
+    let map = mon.get_map().await.unwrap();
+    assert_eq!(map.epoch.0, epoch, "the map changed: {:?}", map.osds);
+    assert!(map.osds.values().all(|o| o.up && o.down_since.is_none()));
+
+    assert!(io.read("before", 0, 0).await.unwrap()[..] == before[..]);
+    let after = pattern(8, 300_000);
+    io.write_full("after", Bytes::from(after.clone()))
+        .await
+        .unwrap();
+    assert!(io.read("after", 0, 0).await.unwrap()[..] == after[..]);
 }
