@@ -35,6 +35,10 @@ const LANES: usize = 8;
 const STEP_BLOCKS: usize = 1024;
 /// Data a stream collects before handing it to the service.
 const JOB_BYTES: usize = 256 << 10;
+/// Data a stream collects at most while its previous hand-out is still being hashed;
+/// beyond it, it waits. (Waiting at every [`JOB_BYTES`] let the service's gathering
+/// pause throttle one fast upload to a quarter MiB per pause.)
+const COLLECT_MAX: usize = 2 << 20;
 /// Hand-outs shorter than this are hashed by the stream itself (a thread hop costs
 /// more).
 const INLINE_MAX: usize = 16 << 10;
@@ -42,9 +46,9 @@ const INLINE_MAX: usize = 16 << 10;
 /// sparse arrivals (each upload hands in a quarter MiB every few milliseconds) it
 /// otherwise stepped with one or two lanes busy, and half of all MD5 cycles under
 /// sixteen 4 MiB uploads went to the scalar code.
-const GATHER_BUSY: usize = 4;
+const GATHER_BUSY: usize = LANES;
 /// How long the service waits for [`GATHER_BUSY`] lanes before stepping with fewer.
-const GATHER: Duration = Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(3);
 /// Streams that exist: whether more jobs may be on their way.
 static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 /// Jobs queued for the service beyond the lanes.
@@ -381,6 +385,25 @@ impl Md5Stream {
         }
     }
 
+    /// Whether the last hand-out is hashed (taking its result if so), without waiting.
+    fn pending_done(&mut self) -> bool {
+        let Some((_, _, rx)) = &self.pending else {
+            return true;
+        };
+        match rx.try_recv() {
+            Ok(state) => {
+                self.state = state;
+                self.pending = None;
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::Disconnected) => {
+                self.settle();
+                true
+            }
+        }
+    }
+
     /// The state after every run handed out so far.
     fn settle(&mut self) {
         if let Some((runs, from, rx)) = self.pending.take() {
@@ -424,9 +447,10 @@ impl Md5Stream {
     }
 
     /// Appends `data` to the message. Whole blocks are collected and handed to the
-    /// service [`JOB_BYTES`] at a time, so the uploads in flight keep its lanes busy
-    /// while their bodies arrive; the caller waits only when the previous hand-out of
-    /// this stream is still being hashed.
+    /// service [`JOB_BYTES`] at a time (more while the previous hand-out is still being
+    /// hashed), so the uploads in flight keep its lanes busy while their bodies arrive;
+    /// the caller waits only when [`COLLECT_MAX`] is collected and the previous
+    /// hand-out of this stream is still being hashed.
     pub fn update(&mut self, mut data: Bytes) {
         self.len += data.len() as u64;
         if !self.tail.is_empty() {
@@ -445,7 +469,7 @@ impl Md5Stream {
         if !blocks.is_empty() {
             self.push_run(blocks);
         }
-        if self.runs_len >= JOB_BYTES {
+        if self.runs_len >= COLLECT_MAX || (self.runs_len >= JOB_BYTES && self.pending_done()) {
             self.hand_out();
         }
     }
@@ -767,11 +791,12 @@ mod tests {
 
     #[test]
     fn many_streams_at_once_share_the_lanes_and_stay_exact() {
-        // Twelve threads (more than the lanes) of different lengths and piece sizes.
+        // Twelve threads (more than the lanes) of different lengths and piece sizes; the
+        // longer ones collect past `COLLECT_MAX` while a hand-out is being hashed.
         let threads: Vec<_> = (0..12u64)
             .map(|t| {
                 std::thread::spawn(move || {
-                    let len = (1 << 20) + (t as usize) * 4099;
+                    let len = (1 << 20) * (1 + t as usize % 5) + (t as usize) * 4099;
                     let data = Bytes::from(pseudo_random(len, 100 + t));
                     let piece = [64 << 10, 1 << 20, 200_000][t as usize % 3];
                     let mut m = Md5Stream::new();
