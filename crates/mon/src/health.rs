@@ -313,12 +313,14 @@ pub fn compute(input: &HealthInput<'_>) -> Health {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cuttle_types::{EcProfile, FailureDomain, OsdInfo, OsdWeight, Pool, PoolId, Redundancy};
     use uuid::Uuid;
 
-    fn map(n: u32, up: u32) -> ClusterMap {
+    /// A map of `n` OSDs, one per host, the first `up` of them up (the others down
+    /// since unix time 5).
+    pub(crate) fn map(n: u32, up: u32) -> ClusterMap {
         let mut m = ClusterMap::new(Uuid::from_u128(1));
         for i in 0..n {
             m.osds.insert(

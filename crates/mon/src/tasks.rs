@@ -141,45 +141,23 @@ fn silent_osds(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cuttle_types::{ClusterMap, OsdInfo, OsdWeight};
-    use uuid::Uuid;
-
-    fn map_with_up(up: &[u32]) -> ClusterMap {
-        let mut m = ClusterMap::new(Uuid::from_u128(1));
-        for i in 0..3 {
-            m.osds.insert(
-                OsdId(i),
-                OsdInfo {
-                    id: OsdId(i),
-                    uuid: Uuid::from_u128(i as u128),
-                    host: format!("h{i}"),
-                    addr: String::new(),
-                    weight: OsdWeight::ONE,
-                    up: up.contains(&i),
-                    in_cluster: true,
-                    down_since: None,
-                },
-            );
-        }
-        m
-    }
+    use crate::health::tests::map;
 
     #[test]
     fn an_osd_is_silent_only_after_a_whole_grace_without_a_report() {
         let grace = Duration::from_secs(3);
         let now = Instant::now();
         let long_ago = now - Duration::from_secs(10);
-        let map = map_with_up(&[0, 1, 2]);
+        let all_up = map(3, 3);
         let heard = HashMap::from([(OsdId(0), now), (OsdId(1), long_ago)]);
         // Leader for long: osd.1 (stale report) and osd.2 (never heard) are silent.
         assert_eq!(
-            silent_osds(&map, &heard, long_ago, grace),
+            silent_osds(&all_up, &heard, long_ago, grace),
             vec![OsdId(1), OsdId(2)]
         );
         // A new leader gives every OSD a fresh grace, whatever it heard before.
-        assert!(silent_osds(&map, &heard, now, grace).is_empty());
+        assert!(silent_osds(&all_up, &heard, now, grace).is_empty());
         // Down OSDs are never reported silent again.
-        let map = map_with_up(&[0]);
-        assert!(silent_osds(&map, &heard, long_ago, grace).is_empty());
+        assert!(silent_osds(&map(3, 1), &heard, long_ago, grace).is_empty());
     }
 }
