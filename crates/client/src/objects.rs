@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cuttle_ec::{ChunkPiece, ErasureCode};
 use cuttle_placement::{Hierarchy, object_to_pg};
 use cuttle_proto as pb;
@@ -412,16 +412,9 @@ impl IoCtx {
 
     /// Reads `len` bytes at `offset` (0 = to the end).
     pub async fn read(&self, object: &str, offset: u64, len: u64) -> Result<Bytes, ClientError> {
-        let mut segments = self.read_segments(object, offset, len).await?;
-        if segments.len() == 1 {
-            return Ok(segments.pop().unwrap_or_default());
-        }
-        let total = segments.iter().map(Bytes::len).sum();
-        let mut out = BytesMut::with_capacity(total);
-        for s in &segments {
-            out.extend_from_slice(s);
-        }
-        Ok(out.freeze())
+        let segments = self.read_segments(object, offset, len).await?;
+        let total: usize = segments.iter().map(Bytes::len).sum();
+        Ok(cuttle_ec::join_segments(segments, total as u64))
     }
 
     /// Like [`read`](Self::read), as consecutive buffers that together are the bytes

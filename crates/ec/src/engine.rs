@@ -532,8 +532,9 @@ pub(crate) fn decode_segments<C: ColumnCode>(
     Ok(segments)
 }
 
-/// Joins consecutive segments into one buffer; zero-copy when there is only one.
-pub(crate) fn join(mut segments: Vec<Bytes>, len: u64) -> Bytes {
+/// Joins consecutive segments (`len` bytes in all) into one buffer; zero-copy when
+/// there is only one.
+pub fn join(mut segments: Vec<Bytes>, len: u64) -> Bytes {
     match segments.len() {
         0 => Bytes::new(),
         1 => segments.pop().unwrap_or_default(),

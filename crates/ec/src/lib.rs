@@ -100,6 +100,7 @@ pub(crate) fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
 pub use chunk::{Chunk, ChunkPiece};
 pub use codec::{Encoded, ErasureCode, codec_for};
 pub use cpu::{check_cpu, simd_enabled};
+pub use engine::join as join_segments;
 pub use error::EcError;
 pub use layout::{ChunkExtent, ChunkRead, StripeLayout};
 pub use reed_solomon::ReedSolomon;
