@@ -335,12 +335,17 @@ impl Hashers {
         Md5::checksum(d)
     }
 
-    /// Adds data: to the flexible checksum here, to the MD5 through the shared lanes
-    /// service (`md5_lanes`), which hashes it while the upload goes on.
-    pub fn update(&mut self, d: Bytes) {
+    /// Adds the next bytes of the body to the flexible checksum (here, at once).
+    pub fn update_checksum(&mut self, d: &[u8]) {
         if let Some((_, h)) = &mut self.flex {
-            h.update(&d);
+            h.update(d);
         }
+    }
+
+    /// Adds the next bytes of the body to the MD5, through the shared lanes service
+    /// (`md5_lanes`), which hashes them while the upload goes on. The MD5 and the
+    /// flexible checksum each see the body in order, at their own pace.
+    pub fn update_md5(&mut self, d: Bytes) {
         self.md5.update(d);
     }
 
@@ -399,9 +404,12 @@ mod tests {
             b64(&Alg::Sha256.digest(b"hello world")),
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
         );
+        // The two see the same bytes, cut differently.
         let mut h = Hashers::new(Some(Alg::Sha1));
-        h.update(Bytes::from_static(b"hello "));
-        h.update(Bytes::from_static(b"world"));
+        h.update_checksum(b"hello ");
+        h.update_md5(Bytes::from_static(b"hel"));
+        h.update_checksum(b"world");
+        h.update_md5(Bytes::from_static(b"lo world"));
         let d = h.finish();
         assert_eq!(d.etag(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
         assert_eq!(

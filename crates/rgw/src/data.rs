@@ -170,16 +170,21 @@ impl DataStore {
             }
         }
         let result = match ingest.await {
-            Ok(Ok((digests, size))) => match failure {
-                None => Ok(Written {
-                    segment: Segment {
-                        i: instance.clone(),
-                        s: size,
-                        ss: if inline.is_some() { 0 } else { stripe },
-                    },
-                    digests,
-                    inline: inline.map(|_| kept.map(|(data, _)| data).unwrap_or_default()),
-                }),
+            Ok(Ok((hashers, size))) => match failure {
+                // The digests only now that the data is written: the MD5 service steps
+                // with more lanes the longer it may wait (see `md5_lanes`).
+                None => match tokio::task::spawn_blocking(move || hashers.finish()).await {
+                    Ok(digests) => Ok(Written {
+                        segment: Segment {
+                            i: instance.clone(),
+                            s: size,
+                            ss: if inline.is_some() { 0 } else { stripe },
+                        },
+                        digests,
+                        inline: inline.map(|_| kept.map(|(data, _)| data).unwrap_or_default()),
+                    }),
+                    Err(e) => Err(WriteError::Body(format!("hashing thread: {e}"))),
+                },
                 Some(f) => Err(f),
             },
             Ok(Err(e)) => Err(failure.unwrap_or(e)),
@@ -304,7 +309,8 @@ impl DataStore {
     }
 }
 
-/// The ingest thread: pulls the body, hashes every byte once, cuts stripes.
+/// The ingest thread: pulls the body, cuts stripes, feeds the hashers every byte once
+/// (their digests are taken once the stripes are written).
 #[allow(clippy::too_many_arguments)]
 fn ingest<S>(
     handle: tokio::runtime::Handle,
@@ -315,7 +321,7 @@ fn ingest<S>(
     limit: u64,
     budget: Arc<Semaphore>,
     tx: mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
-) -> Result<(Digests, u64), WriteError>
+) -> Result<(Hashers, u64), WriteError>
 where
     S: Stream<Item = Result<Bytes, s3s::StdError>> + Unpin,
 {
@@ -324,15 +330,23 @@ where
     let mut index = 0u64;
     let mut buf = BytesMut::new();
     let mut permit: Option<OwnedSemaphorePermit> = None;
-    let send = |index: u64, buf: &mut BytesMut, permit: &mut Option<OwnedSemaphorePermit>| {
+    // A full stripe goes to its write, then to the MD5, which hashes it while it is
+    // written. (The MD5 takes stripes, not the received chunks: a chunk it kept would
+    // pin hyper's whole read buffer, and the stripe is in memory anyway.)
+    let send = |index: u64,
+                buf: &mut BytesMut,
+                permit: &mut Option<OwnedSemaphorePermit>,
+                hashers: &mut Hashers| {
         let data = buf.split().freeze();
         *buf = BytesMut::new();
         match permit.take() {
             Some(p) => tx
-                .blocking_send((index, data, p))
-                .map_err(|_| WriteError::Body("upload abandoned".into())),
-            None => Err(WriteError::Body("stripe without budget".into())),
+                .blocking_send((index, data.clone(), p))
+                .map_err(|_| WriteError::Body("upload abandoned".into()))?,
+            None => return Err(WriteError::Body("stripe without budget".into())),
         }
+        hashers.update_md5(data);
+        Ok(())
     };
     loop {
         let chunk = match handle.block_on(body.next()) {
@@ -340,8 +354,7 @@ where
             Some(Err(e)) => return Err(WriteError::Body(e.to_string())),
             Some(Ok(c)) => c,
         };
-        // The MD5 of what arrived so far is computed by the shared service meanwhile.
-        hashers.update(chunk.clone());
+        hashers.update_checksum(&chunk);
         total += chunk.len() as u64;
         if total > limit {
             return Err(WriteError::TooLarge { limit });
@@ -370,13 +383,13 @@ where
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if buf.len() as u64 == stripe {
-                send(index, &mut buf, &mut permit)?;
+                send(index, &mut buf, &mut permit, &mut hashers)?;
                 index += 1;
             }
         }
     }
     if !buf.is_empty() {
-        send(index, &mut buf, &mut permit)?;
+        send(index, &mut buf, &mut permit, &mut hashers)?;
     }
     if let Some(exp) = expected_len
         && total != exp
@@ -386,5 +399,5 @@ where
             got: total,
         });
     }
-    Ok((hashers.finish(), total))
+    Ok((hashers, total))
 }

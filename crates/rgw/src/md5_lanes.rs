@@ -1,25 +1,30 @@
 //! MD5 of many uploads at once: the ETag hash, computed by one service thread that
-//! runs up to eight uploads' MD5s side by side in the lanes of 256-bit registers.
+//! runs up to sixteen uploads' MD5s side by side in the lanes of 512-bit registers
+//! (eight in 256-bit ones without AVX-512).
 //!
 //! MD5 is one long dependency chain per stream (~750 MB/s on a core here), and a
 //! gateway under load hashes many streams at the same time: the service gives each
 //! stream with data pending one 32-bit lane and advances all of them one 64-byte
-//! block per step, the way MinIO's `md5-simd` does. The lockstep kernel is AVX-512VL
+//! block per step, the way MinIO's `md5-simd` does. The lockstep kernel is AVX-512
 //! where the CPU has it (detected once, else AVX2): `vpternlogd` computes each
 //! round function in one instruction and `vprold` each rotation, so a step's serial
-//! chain is four instructions (~4.1 GB/s for eight streams here, against ~2.8 GB/s
-//! with the AVX2 kernel). A lone stream (or a CPU without AVX2) is
-//! hashed by the scalar code on the same thread.
+//! chain is four instructions, and a step of sixteen lanes costs what one of eight
+//! does (~7.2 GB/s for sixteen streams here, ~3.9 GB/s for eight with 256-bit
+//! registers, ~2.7 GB/s with the AVX2 kernel). A lone stream (or a CPU without AVX2)
+//! is hashed by the scalar code on the same thread.
 //!
-//! [`Md5Stream`] is what an upload holds: as its body arrives it hands the service
-//! whole-block runs of it, a quarter MiB at a time, and waits for the result only
-//! before the next hand-out or the digest, so hashing overlaps with receiving and every
-//! upload in flight has work in a lane. Should the service be gone, the stream hashes
-//! its data itself.
+//! [`Md5Stream`] is what an upload holds: it hands the service whole-block runs of its
+//! body (the gateway hands it each stripe as the stripe goes to be written) and waits
+//! for the result only before a later hand-out or the digest. The service is lazy: a
+//! digest is wanted only once the upload's data is written, so it steps only with every
+//! lane busy (or every open stream in a lane) until a stream waits for its result, or
+//! [`LAZY_MAX`] has passed. Under sixteen 4 MiB uploads its steps then run with about
+//! eight busy lanes, where eager stepping ran one to three most of the time. Should the
+//! service be gone, the stream hashes its data itself.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,26 +34,25 @@ type State = [u32; 4];
 
 const INITIAL: State = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
 const BLOCK: usize = 64;
-/// Lanes of one lockstep step (32-bit words of a 256-bit register).
+/// Lanes of the AVX2 kernel (32-bit words of a 256-bit register).
 const LANES: usize = 8;
+/// Lanes of the widest kernel (AVX-512: 32-bit words of a 512-bit register).
+const MAX_LANES: usize = 16;
 /// Blocks per service step: new jobs join between steps.
 const STEP_BLOCKS: usize = 1024;
 /// Data a stream collects before handing it to the service.
 const JOB_BYTES: usize = 256 << 10;
 /// Data a stream collects at most while its previous hand-out is still being hashed;
-/// beyond it, it waits. (Waiting at every [`JOB_BYTES`] let the service's gathering
-/// pause throttle one fast upload to a quarter MiB per pause.)
-const COLLECT_MAX: usize = 2 << 20;
+/// beyond it, it waits. Two 4 MiB stripes: the gateway hands in a stripe at a time, and
+/// the next one must not wait for the service's gathering.
+const COLLECT_MAX: usize = 8 << 20;
 /// Hand-outs shorter than this are hashed by the stream itself (a thread hop costs
 /// more).
 const INLINE_MAX: usize = 16 << 10;
-/// Busy lanes the service gathers before a step while other uploads are open: with
-/// sparse arrivals (each upload hands in a quarter MiB every few milliseconds) it
-/// otherwise stepped with one or two lanes busy, and half of all MD5 cycles under
-/// sixteen 4 MiB uploads went to the scalar code.
-const GATHER_BUSY: usize = LANES;
-/// How long the service waits for [`GATHER_BUSY`] lanes before stepping with fewer.
-const GATHER: Duration = Duration::from_millis(3);
+/// How long the service waits at most for more lanes to fill before it steps with the
+/// ones it has, when no stream waits for a result: a bound for the odd case of jobs
+/// whose streams neither finish nor hand in more.
+const LAZY_MAX: Duration = Duration::from_millis(20);
 /// Streams that exist: whether more jobs may be on their way.
 static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 /// Jobs queued for the service beyond the lanes.
@@ -173,6 +177,16 @@ struct Job {
     /// Each a whole number of blocks, none empty.
     runs: Vec<Bytes>,
     reply: SyncSender<State>,
+    /// Set by the stream once it waits for the result.
+    urgent: Arc<AtomicBool>,
+}
+
+/// What streams send the service.
+enum Msg {
+    /// Data to hash.
+    Job(Job),
+    /// A stream now waits for a job it handed in: stop gathering.
+    Hurry,
 }
 
 /// A job in a lane: the run it is in and how far into it.
@@ -209,14 +223,14 @@ impl Active {
         self.run == self.job.runs.len()
     }
 
-    fn fresh(&self) -> bool {
-        self.run == 0 && self.at == 0
+    fn urgent(&self) -> bool {
+        self.job.urgent.load(Ordering::Acquire)
     }
 }
 
 /// The service's queue: one thread, started on first use.
-fn service() -> Option<&'static SyncSender<Job>> {
-    static SERVICE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+fn service() -> Option<&'static SyncSender<Msg>> {
+    static SERVICE: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
     SERVICE
         .get_or_init(|| {
             let (tx, rx) = sync_channel(QUEUE);
@@ -230,30 +244,37 @@ fn service() -> Option<&'static SyncSender<Job>> {
         .as_ref()
 }
 
-/// The service loop: fills free lanes from the queue, advances every busy lane by up
-/// to [`STEP_BLOCKS`] blocks, answers the jobs that are done.
-fn serve(rx: &Receiver<Job>) {
-    let mut lanes: Vec<Option<Active>> = (0..LANES).map(|_| None).collect();
+/// The service loop: fills free lanes from the queue, gathers more while no stream
+/// waits, advances every busy lane by up to [`STEP_BLOCKS`] blocks, answers the jobs
+/// that are done.
+fn serve(rx: &Receiver<Msg>) {
+    let mut lanes: Vec<Option<Active>> = (0..lane_count()).map(|_| None).collect();
     loop {
-        if lanes.iter().all(Option::is_none) {
+        while lanes.iter().all(Option::is_none) {
             match rx.recv() {
-                Ok(job) => lanes[0] = Some(Active::new(job)),
+                Ok(Msg::Job(job)) => lanes[0] = Some(Active::new(job)),
+                Ok(Msg::Hurry) => {}
                 Err(_) => return,
             }
         }
         fill(&mut lanes, rx);
-        // Hashing a few lanes alone costs more than the lanes side by side: with other
-        // uploads under way, give them a moment to hand in their data.
-        let deadline = Instant::now() + GATHER;
-        while wants_company(&lanes) {
+        // Hashing a few lanes alone costs about what all of them side by side cost:
+        // while no stream waits, give the other uploads time to hand in their data.
+        let deadline = Instant::now() + LAZY_MAX;
+        while lockstep_min_busy().is_some()
+            && wants_company(&lanes, OPEN_STREAMS.load(Ordering::Relaxed))
+        {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(job) = rx.recv_timeout(left) else {
-                break;
-            };
-            if let Some(free) = lanes.iter_mut().find(|l| l.is_none()) {
-                *free = Some(Active::new(job));
+            match rx.recv_timeout(left) {
+                Ok(Msg::Job(job)) => {
+                    if let Some(free) = lanes.iter_mut().find(|l| l.is_none()) {
+                        *free = Some(Active::new(job));
+                    }
+                    fill(&mut lanes, rx);
+                }
+                Ok(Msg::Hurry) => {}
+                Err(_) => break,
             }
-            fill(&mut lanes, rx);
         }
         step(&mut lanes);
         for lane in lanes.iter_mut() {
@@ -267,30 +288,43 @@ fn serve(rx: &Receiver<Job>) {
     }
 }
 
-/// Moves queued jobs into free lanes.
-fn fill(lanes: &mut [Option<Active>], rx: &Receiver<Job>) {
+/// Moves queued jobs into free lanes (passing over hurries: the caller looks at the
+/// lanes' urgency itself).
+fn fill(lanes: &mut [Option<Active>], rx: &Receiver<Msg>) {
     for lane in lanes.iter_mut().filter(|l| l.is_none()) {
-        match rx.try_recv() {
-            Ok(job) => *lane = Some(Active::new(job)),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => {
+                    *lane = Some(Active::new(job));
+                    break;
+                }
+                Ok(Msg::Hurry) => {}
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
         }
     }
 }
 
-/// Whether to wait for more jobs before a step: there is a lockstep kernel, fewer than
-/// [`GATHER_BUSY`] lanes are busy while more uploads are open, and one lane holds a job
-/// not started yet (so a job waits at most once).
-fn wants_company(lanes: &[Option<Active>]) -> bool {
-    let Some(min_busy) = lockstep_min_busy() else {
-        return false;
-    };
+/// Whether a lockstep service should wait for more jobs before a step: a lane is free
+/// while more streams are `open` than lanes are busy, and no stream waits for a job in
+/// a lane.
+fn wants_company(lanes: &[Option<Active>], open: usize) -> bool {
     let busy = lanes.iter().flatten().count();
-    let open = OPEN_STREAMS.load(Ordering::Relaxed);
-    open >= min_busy && busy < GATHER_BUSY.min(open) && lanes.iter().flatten().any(Active::fresh)
+    busy < lanes.len().min(open) && !lanes.iter().flatten().any(Active::urgent)
+}
+
+/// Lanes the service runs: the lockstep kernel's, or eight (hashed one by one) without
+/// one.
+fn lane_count() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(kernel) = x86::Lanes::get() {
+        return kernel.width();
+    }
+    LANES
 }
 
 /// Busy lanes from which a lockstep step beats hashing them one after another, or
-/// `None` without a lane kernel. One lane of the eight-lane kernel runs at ~65% of the
+/// `None` without a lane kernel. One lane of a lockstep step runs at ~60% of the
 /// one-stream code with AVX-512 (so two lanes already gain), ~45% with AVX2.
 fn lockstep_min_busy() -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
@@ -317,8 +351,8 @@ fn step(lanes: &mut [Option<Active>]) {
     if let Some(kernel) = x86::Lanes::get()
         && lanes.iter().flatten().count() >= kernel.min_busy()
     {
-        let mut states = [INITIAL; LANES];
-        let mut inputs: [&[u8]; LANES] = [&[]; LANES];
+        let mut states = [INITIAL; MAX_LANES];
+        let mut inputs: [&[u8]; MAX_LANES] = [&[]; MAX_LANES];
         let first = lanes.iter().flatten().next();
         for (i, lane) in lanes.iter().enumerate() {
             // Idle lanes repeat the first busy lane's input; their result is dropped.
@@ -357,6 +391,8 @@ pub struct Md5Stream {
     /// Runs handed to the service: their data (to hash here if the service is gone),
     /// the state they started from, and where the result comes.
     pending: Option<(Vec<Bytes>, State, Receiver<State>)>,
+    /// Tells the service this stream waits for its pending job.
+    urgent: Arc<AtomicBool>,
 }
 
 impl Drop for Md5Stream {
@@ -382,6 +418,7 @@ impl Md5Stream {
             runs: Vec::new(),
             runs_len: 0,
             pending: None,
+            urgent: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -407,7 +444,19 @@ impl Md5Stream {
     /// The state after every run handed out so far.
     fn settle(&mut self) {
         if let Some((runs, from, rx)) = self.pending.take() {
-            self.state = rx.recv().unwrap_or_else(|_| {
+            if let Ok(state) = rx.try_recv() {
+                self.state = state;
+                return;
+            }
+            // Waiting from now on: the service must not hold the job back for company.
+            self.urgent.store(true, Ordering::Release);
+            if let Some(service) = service() {
+                // A full queue wakes the service anyway.
+                let _ = service.try_send(Msg::Hurry);
+            }
+            let result = rx.recv();
+            self.urgent.store(false, Ordering::Release);
+            self.state = result.unwrap_or_else(|_| {
                 let mut s = from;
                 runs.iter().for_each(|r| compress(&mut s, r));
                 s
@@ -439,8 +488,9 @@ impl Md5Stream {
             state: self.state,
             runs: runs.clone(),
             reply,
+            urgent: self.urgent.clone(),
         };
-        match service.send(job) {
+        match service.send(Msg::Job(job)) {
             Ok(()) => self.pending = Some((runs, self.state, rx)),
             Err(_) => runs.iter().for_each(|r| compress(&mut self.state, r)),
         }
@@ -486,14 +536,14 @@ impl Md5Stream {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! The eight-lane kernels: AVX2, and AVX-512VL on the same 256-bit registers,
-    //! whose `vpternlogd` computes a round function in one instruction and whose
-    //! `vprold` rotates in one, shortening the serial chain of every MD5 step.
+    //! The lane kernels: eight lanes with AVX2, sixteen with AVX-512 on 512-bit
+    //! registers, whose `vpternlogd` computes a round function in one instruction and
+    //! whose `vprold` rotates in one, shortening the serial chain of every MD5 step.
 
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
-    use super::{BLOCK, K, LANES, S, State, word};
+    use super::{BLOCK, K, LANES, MAX_LANES, S, State, word};
 
     /// A lane kernel this CPU can run: only [`Lanes::get`] makes one.
     #[derive(Clone, Copy, Debug)]
@@ -529,13 +579,30 @@ mod x86 {
             }
         }
 
-        /// Hashes the blocks of eight equal-length inputs into their eight states.
-        pub(super) fn compress(self, states: &mut [State; LANES], inputs: &[&[u8]; LANES]) {
+        /// Lanes of this kernel.
+        pub(super) fn width(self) -> usize {
+            match self.0 {
+                Isa::Avx512 => WIDE,
+                Isa::Avx2 => LANES,
+            }
+        }
+
+        /// Hashes the blocks of the first [`Lanes::width`] inputs, all of one length,
+        /// into their states.
+        pub(super) fn compress(self, states: &mut [State; MAX_LANES], inputs: &[&[u8]; MAX_LANES]) {
             match self.0 {
                 // SAFETY: `Lanes::get` chose `Avx512` only with AVX-512F and -VL present.
-                Isa::Avx512 => unsafe { compress_lanes_avx512(states, inputs) },
-                // SAFETY: `Lanes::get` chose `Avx2` only with AVX2 present.
-                Isa::Avx2 => unsafe { compress_lanes(states, inputs) },
+                Isa::Avx512 => unsafe { compress_lanes_wide(states, inputs) },
+                Isa::Avx2 => {
+                    let (Some((states, _)), Some((inputs, _))) = (
+                        states.split_first_chunk_mut::<LANES>(),
+                        inputs.split_first_chunk::<LANES>(),
+                    ) else {
+                        unreachable!("MAX_LANES >= LANES");
+                    };
+                    // SAFETY: `Lanes::get` chose `Avx2` only with AVX2 present.
+                    unsafe { compress_lanes(states, inputs) }
+                }
             }
         }
     }
@@ -590,47 +657,63 @@ mod x86 {
         };
     }
 
-    /// Left-rotation in one `vprold` (AVX-512VL).
+    /// Left-rotation in one `vprold` (AVX-512F, 512-bit registers).
     macro_rules! rotate_vprold {
         ($x:expr, $s:expr) => {
-            _mm256_rol_epi32::<{ $s as i32 }>($x)
+            _mm512_rol_epi32::<{ $s as i32 }>($x)
         };
     }
 
-    /// `x`, opaque to the optimiser. LLVM otherwise reassociates `f + (a + K + m)` to
+    /// Defines `$name(x) -> x`, opaque to the optimiser, for vectors of type `$ty` in
+    /// registers of class `$class`. LLVM otherwise reassociates `f + (a + K + m)` to
     /// add the constant `K` after the round function `f`, one more add on the serial
-    /// chain of every step (the AVX-512 kernel then runs ~20% slower).
-    #[inline]
-    #[target_feature(enable = "avx")]
-    fn opaque(mut x: __m256i) -> __m256i {
-        // SAFETY: the assembly is empty: it touches only `x`'s register, no memory,
-        // stack or flags.
-        unsafe {
-            std::arch::asm!(
-                "/* {0} */",
-                inout(ymm_reg) x,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        x
+    /// chain of every step (the AVX-512 kernel then ran ~20% slower).
+    macro_rules! opaque_fn {
+        ($name:ident, $ty:ty, $class:ident, $feature:literal) => {
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn $name(mut x: $ty) -> $ty {
+                // SAFETY: the assembly is empty: it touches only `x`'s register, no
+                // memory, stack or flags.
+                unsafe {
+                    std::arch::asm!(
+                        "/* {0} */",
+                        inout($class) x,
+                        options(pure, nomem, nostack, preserves_flags)
+                    );
+                }
+                x
+            }
+        };
     }
+    opaque_fn!(opaque, __m256i, ymm_reg, "avx");
+    opaque_fn!(opaque_wide, __m512i, zmm_reg, "avx512f");
 
     /// MD5 rounds `$r…` on the lane vectors `(a, b, c, d)` with message words `m`, round
-    /// function `f` and rotation macro `rotate`: unrolled so every rotation is an
-    /// immediate.
+    /// function `f`, the vector width's `add`, `splat` and `opaque` functions and
+    /// rotation macro `rotate`: unrolled so every rotation is an immediate.
     macro_rules! rounds {
-        (($a:ident, $b:ident, $c:ident, $d:ident), $m:ident, $f:expr, $rotate:ident; $($r:literal)*) => {$(
+        (($add:ident, $splat:ident, $opaque:ident, $rotate:ident),
+         ($a:ident, $b:ident, $c:ident, $d:ident), $m:ident, $f:expr; $($r:literal)*) => {$(
             // `a + K + m` does not wait for the previous round: only the round
             // function and what follows it are on the serial chain.
-            let early = opaque(_mm256_add_epi32(
-                $a,
-                _mm256_add_epi32(_mm256_set1_epi32(K[$r] as i32), $m[word($r)]),
-            ));
-            let sum = _mm256_add_epi32($f($b, $c, $d), early);
+            let early = $opaque($add($a, $add($splat(K[$r] as i32), $m[word($r)])));
+            let sum = $add($f($b, $c, $d), early);
             let rotated = $rotate!(sum, S[$r]);
             ($a, $d, $c) = ($d, $c, $b);
-            $b = _mm256_add_epi32($b, rotated);
+            $b = $add($b, rotated);
         )*};
+    }
+
+    /// The sixty-four rounds of one block: [`rounds`] with `ops` and the round
+    /// functions `(f, g, h, i)`.
+    macro_rules! all_rounds {
+        ($ops:tt, $v:tt, $m:ident, ($f:expr, $g:expr, $h:expr, $i:expr)) => {
+            rounds!($ops, $v, $m, $f; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            rounds!($ops, $v, $m, $g; 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+            rounds!($ops, $v, $m, $h; 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47);
+            rounds!($ops, $v, $m, $i; 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+        };
     }
 
     /// The body of a lane kernel: its round functions `(f, g, h, i)` and its rotation.
@@ -658,11 +741,12 @@ mod x86 {
                     m[half * 8..half * 8 + 8].copy_from_slice(&transpose(rows));
                 }
                 let (a0, b0, c0, d0) = (a, b, c, d);
-                // Sixty-four rounds.
-                rounds!((a, b, c, d), m, $f, $rotate; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-                rounds!((a, b, c, d), m, $g, $rotate; 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
-                rounds!((a, b, c, d), m, $h, $rotate; 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47);
-                rounds!((a, b, c, d), m, $i, $rotate; 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+                all_rounds!(
+                    (_mm256_add_epi32, _mm256_set1_epi32, opaque, $rotate),
+                    (a, b, c, d),
+                    m,
+                    ($f, $g, $h, $i)
+                );
                 a = _mm256_add_epi32(a, a0);
                 b = _mm256_add_epi32(b, b0);
                 c = _mm256_add_epi32(c, c0);
@@ -693,21 +777,74 @@ mod x86 {
         lanes_body!(states, inputs, (f, g, h, i), rotate_shifts);
     }
 
-    /// Hashes the blocks of eight equal-length inputs into their eight states
-    /// (AVX-512VL: one `vpternlogd` per round function, one `vprold` per rotation).
+    /// Lanes of the AVX-512 kernel (32-bit words of a 512-bit register).
+    pub(super) const WIDE: usize = MAX_LANES;
+
+    /// Hashes the blocks of sixteen equal-length inputs into their sixteen states
+    /// (AVX-512F on 512-bit registers).
     ///
     /// # Safety
     /// The CPU must have AVX-512F and AVX-512VL.
     #[target_feature(enable = "avx512f,avx512vl")]
-    pub(super) unsafe fn compress_lanes_avx512(
-        states: &mut [State; LANES],
-        inputs: &[&[u8]; LANES],
-    ) {
-        let f = |b, c, d| _mm256_ternarylogic_epi32::<TERN_F>(b, c, d);
-        let g = |b, c, d| _mm256_ternarylogic_epi32::<TERN_G>(b, c, d);
-        let h = |b, c, d| _mm256_ternarylogic_epi32::<TERN_H>(b, c, d);
-        let i = |b, c, d| _mm256_ternarylogic_epi32::<TERN_I>(b, c, d);
-        lanes_body!(states, inputs, (f, g, h, i), rotate_vprold);
+    pub(super) unsafe fn compress_lanes_wide(states: &mut [State; WIDE], inputs: &[&[u8]; WIDE]) {
+        let len = inputs[0].len();
+        assert!(
+            len.is_multiple_of(BLOCK) && inputs.iter().all(|i| i.len() == len),
+            "whole blocks, the same number in every lane"
+        );
+        let column = |j: usize| {
+            let words: [i32; WIDE] = std::array::from_fn(|l| states[l][j] as i32);
+            // SAFETY: `words` is 64 readable bytes; the load is unaligned.
+            unsafe { _mm512_loadu_si512(words.as_ptr().cast()) }
+        };
+        let f = |b, c, d| _mm512_ternarylogic_epi32::<TERN_F>(b, c, d);
+        let g = |b, c, d| _mm512_ternarylogic_epi32::<TERN_G>(b, c, d);
+        let h = |b, c, d| _mm512_ternarylogic_epi32::<TERN_H>(b, c, d);
+        let i = |b, c, d| _mm512_ternarylogic_epi32::<TERN_I>(b, c, d);
+        let (mut a, mut b, mut c, mut d) = (column(0), column(1), column(2), column(3));
+        for at in (0..len).step_by(BLOCK) {
+            let mut m = [_mm512_setzero_si512(); 16];
+            for half in 0..2 {
+                // Words `8 half ..` of lanes 0-7 and of lanes 8-15, each an 8×8
+                // transpose, side by side.
+                let rows = |first: usize| -> [__m256i; 8] {
+                    std::array::from_fn(|l| {
+                        let bytes = &inputs[first + l][at + half * 32..at + half * 32 + 32];
+                        // SAFETY: `bytes` is 32 readable bytes; the load is unaligned.
+                        unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+                    })
+                };
+                let (low, high) = (transpose(rows(0)), transpose(rows(8)));
+                for j in 0..8 {
+                    m[half * 8 + j] =
+                        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low[j]), high[j]);
+                }
+            }
+            let (a0, b0, c0, d0) = (a, b, c, d);
+            all_rounds!(
+                (
+                    _mm512_add_epi32,
+                    _mm512_set1_epi32,
+                    opaque_wide,
+                    rotate_vprold
+                ),
+                (a, b, c, d),
+                m,
+                (f, g, h, i)
+            );
+            a = _mm512_add_epi32(a, a0);
+            b = _mm512_add_epi32(b, b0);
+            c = _mm512_add_epi32(c, c0);
+            d = _mm512_add_epi32(d, d0);
+        }
+        for (j, v) in [a, b, c, d].into_iter().enumerate() {
+            let mut words = [0i32; WIDE];
+            // SAFETY: `words` is 64 writable bytes; the store is unaligned.
+            unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), v) };
+            for (state, w) in states.iter_mut().zip(words) {
+                state[j] = w as u32;
+            }
+        }
     }
 }
 
@@ -813,19 +950,58 @@ mod tests {
         }
     }
 
-    /// An eight-lane kernel.
+    #[test]
+    fn the_service_gathers_until_the_lanes_are_full_or_a_stream_waits() {
+        let (reply, _results) = sync_channel(LANES);
+        let job = |urgent: bool| {
+            Some(Active::new(Job {
+                state: INITIAL,
+                runs: vec![Bytes::from(vec![0u8; BLOCK])],
+                reply: reply.clone(),
+                urgent: Arc::new(AtomicBool::new(urgent)),
+            }))
+        };
+        let mut lanes: Vec<Option<Active>> = (0..LANES).map(|_| None).collect();
+        lanes[0] = job(false);
+        assert!(
+            wants_company(&lanes, 16),
+            "one lane of eight, more streams open"
+        );
+        assert!(!wants_company(&lanes, 1), "every open stream is in a lane");
+        lanes[3] = job(true);
+        assert!(!wants_company(&lanes, 16), "a stream waits for its result");
+        lanes[3] = job(false);
+        lanes.iter_mut().skip(1).for_each(|l| *l = job(false));
+        assert!(!wants_company(&lanes, 16), "every lane is busy");
+        lanes[5] = None;
+        assert!(wants_company(&lanes, 16));
+        // The flag is the stream's: it counts from the moment the stream sets it.
+        let flag = Arc::new(AtomicBool::new(false));
+        lanes[5] = Some(Active::new(Job {
+            state: INITIAL,
+            runs: vec![Bytes::from(vec![0u8; BLOCK])],
+            reply: reply.clone(),
+            urgent: flag.clone(),
+        }));
+        lanes[6] = None;
+        assert!(wants_company(&lanes, 16));
+        flag.store(true, Ordering::Release);
+        assert!(!wants_company(&lanes, 16));
+    }
+
+    /// A kernel of `N` lanes.
     #[cfg(target_arch = "x86_64")]
-    type LaneKernel = unsafe fn(&mut [State; LANES], &[&[u8]; LANES]);
+    type LaneKernel<const N: usize> = unsafe fn(&mut [State; N], &[&[u8]; N]);
 
     /// Checks `kernel` against the scalar code for random inputs of several lengths.
     #[cfg(target_arch = "x86_64")]
-    fn check_lane_kernel(kernel: LaneKernel) {
+    fn check_lane_kernel<const N: usize>(kernel: LaneKernel<N>) {
         for blocks in [0, 1, 2, 7, 37, 1024] {
-            let data: Vec<Vec<u8>> = (0..LANES)
-                .map(|l| pseudo_random(BLOCK * blocks, (blocks * LANES + l) as u64))
+            let data: Vec<Vec<u8>> = (0..N)
+                .map(|l| pseudo_random(BLOCK * blocks, (blocks * N + l) as u64))
                 .collect();
-            let inputs: [&[u8]; LANES] = std::array::from_fn(|l| data[l].as_slice());
-            let mut states: [State; LANES] = std::array::from_fn(|l| {
+            let inputs: [&[u8]; N] = std::array::from_fn(|l| data[l].as_slice());
+            let mut states: [State; N] = std::array::from_fn(|l| {
                 let mut s = INITIAL;
                 s[l % 4] ^= (l * 0x0101_0101) as u32;
                 s
@@ -841,6 +1017,12 @@ mod tests {
     }
 
     #[cfg(target_arch = "x86_64")]
+    fn has_avx512() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_lane_kernel_matches_the_scalar_one() {
         if !std::arch::is_x86_feature_detected!("avx2") {
@@ -852,12 +1034,10 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx512_lane_kernel_matches_the_scalar_one() {
-        if !(std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl"))
-        {
+        if !has_avx512() {
             return;
         }
-        check_lane_kernel(x86::compress_lanes_avx512);
+        check_lane_kernel(x86::compress_lanes_wide);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -875,33 +1055,33 @@ mod tests {
         assert_eq!(x86::TERN_I, table(|b, c, d| c ^ (b | !d)));
     }
 
-    /// Throughput of the lane kernels, eight streams of 64 MiB each, in service-sized
-    /// steps. By hand: `cargo test --release -p cuttle-rgw --lib md5_lanes -- --ignored
+    /// Throughput of the lane kernels, a 64 MiB stream per lane, in service-sized steps.
+    /// By hand: `cargo test --release -p cuttle-rgw --lib md5_lanes -- --ignored
     /// --nocapture`.
     #[cfg(target_arch = "x86_64")]
     #[test]
     #[ignore = "a measurement, run by hand in release mode"]
     fn lane_kernel_throughput() {
         const STREAM: usize = 64 << 20;
-        let data: Vec<Vec<u8>> = (0..LANES)
+        let data: Vec<Vec<u8>> = (0..MAX_LANES)
             .map(|l| pseudo_random(STREAM, l as u64 + 1))
             .collect();
-        let run = |name: &str, kernel: LaneKernel| {
-            let mut states = [INITIAL; LANES];
+        fn run<const N: usize>(name: &str, kernel: LaneKernel<N>, data: &[Vec<u8>]) {
+            let mut states = [INITIAL; N];
             let start = std::time::Instant::now();
             for at in (0..STREAM).step_by(STEP_BLOCKS * BLOCK) {
                 let end = (at + STEP_BLOCKS * BLOCK).min(STREAM);
-                let inputs: [&[u8]; LANES] = std::array::from_fn(|l| &data[l][at..end]);
-                // SAFETY: checked below, before each run.
+                let inputs: [&[u8]; N] = std::array::from_fn(|l| &data[l][at..end]);
+                // SAFETY: the caller checks the CPU's features before each run.
                 unsafe { kernel(&mut states, &inputs) };
             }
             let secs = start.elapsed().as_secs_f64();
             println!(
-                "{name}: {:.2} GB/s ({LANES} streams)",
-                (LANES * STREAM) as f64 / secs / 1e9
+                "{name}: {:.2} GB/s ({N} streams)",
+                (N * STREAM) as f64 / secs / 1e9
             );
             std::hint::black_box(states);
-        };
+        }
         let start = std::time::Instant::now();
         let mut state = INITIAL;
         compress(&mut state, &data[0]);
@@ -912,12 +1092,10 @@ mod tests {
         );
         for _ in 0..3 {
             if std::arch::is_x86_feature_detected!("avx2") {
-                run("avx2", x86::compress_lanes);
+                run("avx2", x86::compress_lanes, &data);
             }
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                run("avx512", x86::compress_lanes_avx512);
+            if has_avx512() {
+                run("avx512", x86::compress_lanes_wide, &data);
             }
         }
     }
