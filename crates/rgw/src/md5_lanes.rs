@@ -640,6 +640,18 @@ mod x86 {
         ]
     }
 
+    /// Word `j` of every lane's state.
+    fn column<const N: usize>(states: &[State; N], j: usize) -> [u32; N] {
+        std::array::from_fn(|l| states[l][j])
+    }
+
+    /// Sets word `j` of every lane's state.
+    fn set_column<const N: usize>(states: &mut [State; N], j: usize, words: [u32; N]) {
+        for (state, w) in states.iter_mut().zip(words) {
+            state[j] = w;
+        }
+    }
+
     /// `vpternlogd` truth tables of the round functions, operands `(b, c, d)`: bit
     /// `4b + 2c + d` of the constant is the function's value there.
     pub(super) const TERN_F: i32 = 0xCA; // (b & c) | (!b & d)
@@ -724,12 +736,12 @@ mod x86 {
                 len.is_multiple_of(BLOCK) && $inputs.iter().all(|i| i.len() == len),
                 "whole blocks, the same number in every lane"
             );
-            let column = |j: usize| {
-                let words: [i32; LANES] = std::array::from_fn(|l| $states[l][j] as i32);
+            let load = |j: usize| {
+                let words = column($states, j);
                 // SAFETY: `words` is 32 readable bytes; the load is unaligned.
                 unsafe { _mm256_loadu_si256(words.as_ptr().cast()) }
             };
-            let (mut a, mut b, mut c, mut d) = (column(0), column(1), column(2), column(3));
+            let (mut a, mut b, mut c, mut d) = (load(0), load(1), load(2), load(3));
             for at in (0..len).step_by(BLOCK) {
                 let mut m = [_mm256_setzero_si256(); 16];
                 for half in 0..2 {
@@ -753,12 +765,10 @@ mod x86 {
                 d = _mm256_add_epi32(d, d0);
             }
             for (j, v) in [a, b, c, d].into_iter().enumerate() {
-                let mut words = [0i32; LANES];
+                let mut words = [0u32; LANES];
                 // SAFETY: `words` is 32 writable bytes; the store is unaligned.
                 unsafe { _mm256_storeu_si256(words.as_mut_ptr().cast(), v) };
-                for (state, w) in $states.iter_mut().zip(words) {
-                    state[j] = w as u32;
-                }
+                set_column($states, j, words);
             }
         }};
     }
@@ -792,8 +802,8 @@ mod x86 {
             len.is_multiple_of(BLOCK) && inputs.iter().all(|i| i.len() == len),
             "whole blocks, the same number in every lane"
         );
-        let column = |j: usize| {
-            let words: [i32; WIDE] = std::array::from_fn(|l| states[l][j] as i32);
+        let load = |j: usize| {
+            let words = column(states, j);
             // SAFETY: `words` is 64 readable bytes; the load is unaligned.
             unsafe { _mm512_loadu_si512(words.as_ptr().cast()) }
         };
@@ -801,7 +811,7 @@ mod x86 {
         let g = |b, c, d| _mm512_ternarylogic_epi32::<TERN_G>(b, c, d);
         let h = |b, c, d| _mm512_ternarylogic_epi32::<TERN_H>(b, c, d);
         let i = |b, c, d| _mm512_ternarylogic_epi32::<TERN_I>(b, c, d);
-        let (mut a, mut b, mut c, mut d) = (column(0), column(1), column(2), column(3));
+        let (mut a, mut b, mut c, mut d) = (load(0), load(1), load(2), load(3));
         for at in (0..len).step_by(BLOCK) {
             let mut m = [_mm512_setzero_si512(); 16];
             for half in 0..2 {
@@ -838,12 +848,10 @@ mod x86 {
             d = _mm512_add_epi32(d, d0);
         }
         for (j, v) in [a, b, c, d].into_iter().enumerate() {
-            let mut words = [0i32; WIDE];
+            let mut words = [0u32; WIDE];
             // SAFETY: `words` is 64 writable bytes; the store is unaligned.
             unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), v) };
-            for (state, w) in states.iter_mut().zip(words) {
-                state[j] = w as u32;
-            }
+            set_column(states, j, words);
         }
     }
 }
