@@ -86,7 +86,10 @@ pub trait ErasureCode: Send + Sync + fmt::Debug {
         offset: u64,
         len: u64,
         pieces: &[ChunkPiece],
-    ) -> Result<Bytes, EcError>;
+    ) -> Result<Bytes, EcError> {
+        let segments = self.decode_segments(layout, offset, len, pieces)?;
+        Ok(crate::engine::join(segments, len))
+    }
 
     /// Like [`decode_range`](Self::decode_range) but returns the range as consecutive
     /// buffers without joining them: every buffer shares a piece's memory (or a buffer
@@ -109,7 +112,10 @@ pub trait ErasureCode: Send + Sync + fmt::Debug {
         offset: u64,
         len: u64,
         pieces: &[ChunkPiece],
-    ) -> Result<Bytes, EcError>;
+    ) -> Result<Bytes, EcError> {
+        let segments = self.decode_segments_unverified(layout, offset, len, pieces)?;
+        Ok(crate::engine::join(segments, len))
+    }
 
     /// Like [`decode_range_unverified`](Self::decode_range_unverified) but returns the
     /// range as consecutive buffers without joining them (see

@@ -206,17 +206,6 @@ impl ErasureCode for ReedSolomon {
         engine::read_plan(self, layout, offset, len, available)
     }
 
-    fn decode_range(
-        &self,
-        layout: &StripeLayout,
-        offset: u64,
-        len: u64,
-        pieces: &[ChunkPiece],
-    ) -> Result<Bytes, EcError> {
-        let segments = self.decode_segments(layout, offset, len, pieces)?;
-        Ok(engine::join(segments, len))
-    }
-
     fn decode_segments(
         &self,
         layout: &StripeLayout,
@@ -226,17 +215,6 @@ impl ErasureCode for ReedSolomon {
     ) -> Result<Vec<Bytes>, EcError> {
         let refs: Vec<_> = pieces.iter().map(ChunkPiece::as_piece_ref).collect();
         engine::decode_segments(self, layout, offset, len, &refs, true)
-    }
-
-    fn decode_range_unverified(
-        &self,
-        layout: &StripeLayout,
-        offset: u64,
-        len: u64,
-        pieces: &[ChunkPiece],
-    ) -> Result<Bytes, EcError> {
-        let segments = self.decode_segments_unverified(layout, offset, len, pieces)?;
-        Ok(engine::join(segments, len))
     }
 
     fn decode_segments_unverified(
