@@ -717,14 +717,26 @@ mod x86 {
         )*};
     }
 
-    /// The sixty-four rounds of one block: [`rounds`] with `ops` and the round
-    /// functions `(f, g, h, i)`.
-    macro_rules! all_rounds {
-        ($ops:tt, $v:tt, $m:ident, ($f:expr, $g:expr, $h:expr, $i:expr)) => {
-            rounds!($ops, $v, $m, $f; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-            rounds!($ops, $v, $m, $g; 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
-            rounds!($ops, $v, $m, $h; 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47);
-            rounds!($ops, $v, $m, $i; 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+    /// One block into the lane vectors `(a, b, c, d)`: the sixty-four [`rounds`] with
+    /// `ops` and the round functions `(f, g, h, i)`, then the block's starting state
+    /// added back.
+    macro_rules! block {
+        (($add:ident, $splat:ident, $opaque:ident, $rotate:ident),
+         ($a:ident, $b:ident, $c:ident, $d:ident), $m:ident,
+         ($f:expr, $g:expr, $h:expr, $i:expr)) => {
+            let start = ($a, $b, $c, $d);
+            rounds!(($add, $splat, $opaque, $rotate), ($a, $b, $c, $d), $m, $f;
+                0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            rounds!(($add, $splat, $opaque, $rotate), ($a, $b, $c, $d), $m, $g;
+                16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+            rounds!(($add, $splat, $opaque, $rotate), ($a, $b, $c, $d), $m, $h;
+                32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47);
+            rounds!(($add, $splat, $opaque, $rotate), ($a, $b, $c, $d), $m, $i;
+                48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+            $a = $add($a, start.0);
+            $b = $add($b, start.1);
+            $c = $add($c, start.2);
+            $d = $add($d, start.3);
         };
     }
 
@@ -752,17 +764,12 @@ mod x86 {
                     });
                     m[half * 8..half * 8 + 8].copy_from_slice(&transpose(rows));
                 }
-                let (a0, b0, c0, d0) = (a, b, c, d);
-                all_rounds!(
+                block!(
                     (_mm256_add_epi32, _mm256_set1_epi32, opaque, $rotate),
                     (a, b, c, d),
                     m,
                     ($f, $g, $h, $i)
                 );
-                a = _mm256_add_epi32(a, a0);
-                b = _mm256_add_epi32(b, b0);
-                c = _mm256_add_epi32(c, c0);
-                d = _mm256_add_epi32(d, d0);
             }
             for (j, v) in [a, b, c, d].into_iter().enumerate() {
                 let mut words = [0u32; LANES];
@@ -830,8 +837,7 @@ mod x86 {
                         _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low[j]), high[j]);
                 }
             }
-            let (a0, b0, c0, d0) = (a, b, c, d);
-            all_rounds!(
+            block!(
                 (
                     _mm512_add_epi32,
                     _mm512_set1_epi32,
@@ -842,10 +848,6 @@ mod x86 {
                 m,
                 (f, g, h, i)
             );
-            a = _mm512_add_epi32(a, a0);
-            b = _mm512_add_epi32(b, b0);
-            c = _mm512_add_epi32(c, c0);
-            d = _mm512_add_epi32(d, d0);
         }
         for (j, v) in [a, b, c, d].into_iter().enumerate() {
             let mut words = [0u32; WIDE];
