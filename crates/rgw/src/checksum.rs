@@ -3,7 +3,8 @@
 //! header or in an aws-chunked trailer (named by `x-amz-trailer`), or merely asked for
 //! with `x-amz-sdk-checksum-algorithm`. All of them are computed as each piece of the
 //! body arrives on the ingest thread ([`Hashers`]), the MD5 by the shared multi-lane
-//! service (`md5_lanes`) beside it.
+//! service (`hash_lanes`) beside it, and with it the SHA-256 of a signed payload when
+//! the upload path checks that ([`crate::payload_hash`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
 
-use crate::md5_lanes::Md5Stream;
+use crate::hash_lanes::{Md5Stream, Sha256Stream};
 
 /// A flexible checksum algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,10 +287,31 @@ impl Wanted {
     }
 }
 
-/// The hashers of one upload: MD5 for the ETag plus the wanted flexible checksum.
+/// What an upload's one pass hashes besides the MD5.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hashes {
+    /// The flexible checksum.
+    pub checksum: Option<Alg>,
+    /// The payload's SHA-256 (to check against a signed `x-amz-content-sha256`).
+    pub payload_sha256: bool,
+}
+
+impl Hashes {
+    /// The flexible checksum `alg` alone.
+    pub fn checksum(alg: Option<Alg>) -> Hashes {
+        Hashes {
+            checksum: alg,
+            payload_sha256: false,
+        }
+    }
+}
+
+/// The hashers of one upload: MD5 for the ETag plus the wanted flexible checksum (and
+/// the payload's SHA-256 when asked).
 pub struct Hashers {
     md5: Md5Stream,
     flex: Option<(Alg, Hasher)>,
+    payload: Option<Sha256Stream>,
 }
 
 /// Finished digests.
@@ -299,6 +321,8 @@ pub struct Digests {
     pub md5: [u8; 16],
     /// Flexible checksum (algorithm, raw digest).
     pub flex: Option<(Alg, Vec<u8>)>,
+    /// The payload's SHA-256, raw, when asked.
+    pub payload_sha256: Option<[u8; 32]>,
 }
 
 impl Digests {
@@ -322,11 +346,12 @@ impl std::fmt::Debug for Hashers {
 }
 
 impl Hashers {
-    /// MD5 plus `alg`.
-    pub fn new(alg: Option<Alg>) -> Hashers {
+    /// MD5 plus `hashes`.
+    pub fn new(hashes: Hashes) -> Hashers {
         Hashers {
             md5: Md5Stream::new(),
-            flex: alg.map(|a| (a, Hasher::new(a))),
+            flex: hashes.checksum.map(|a| (a, Hasher::new(a))),
+            payload: hashes.payload_sha256.then(Sha256Stream::new),
         }
     }
 
@@ -342,16 +367,21 @@ impl Hashers {
         }
     }
 
-    /// Adds the next bytes of the body to the MD5, through the shared lanes service
-    /// (`md5_lanes`), which hashes them while the upload goes on. The MD5 and the
-    /// flexible checksum each see the body in order, at their own pace.
-    pub fn update_md5(&mut self, d: Bytes) {
+    /// Adds the next bytes of the body to the MD5 (and the payload's SHA-256), through
+    /// the shared lane services (`hash_lanes`), which hash them while the upload goes
+    /// on. These and the flexible checksum each see the body in order, at their own
+    /// pace.
+    pub fn update_lanes(&mut self, d: Bytes) {
+        if let Some(p) = &mut self.payload {
+            p.update(d.clone());
+        }
         self.md5.update(d);
     }
 
     /// The digests.
     pub fn finish(self) -> Digests {
         Digests {
+            payload_sha256: self.payload.map(Sha256Stream::finish),
             md5: self.md5.finish(),
             flex: self.flex.map(|(a, h)| (a, h.finish())),
         }
@@ -405,13 +435,20 @@ mod tests {
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
         );
         // The two see the same bytes, cut differently.
-        let mut h = Hashers::new(Some(Alg::Sha1));
+        let mut h = Hashers::new(Hashes {
+            checksum: Some(Alg::Sha1),
+            payload_sha256: true,
+        });
         h.update_checksum(b"hello ");
-        h.update_md5(Bytes::from_static(b"hel"));
+        h.update_lanes(Bytes::from_static(b"hel"));
         h.update_checksum(b"world");
-        h.update_md5(Bytes::from_static(b"lo world"));
+        h.update_lanes(Bytes::from_static(b"lo world"));
         let d = h.finish();
         assert_eq!(d.etag(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(
+            d.payload_sha256.map(hex::encode).as_deref(),
+            Some("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
+        );
         assert_eq!(
             d.flex_b64().map(|x| x.1),
             Some("Kq5sNclPz7QV2+lfQIuc6R7oRu0=".into())

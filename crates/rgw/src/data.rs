@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::checksum::{Alg, Digests, Hashers};
+use crate::checksum::{Digests, Hashers, Hashes};
 use crate::error::RgwError;
 use crate::records::{IndexEntry, Segment};
 
@@ -107,7 +107,7 @@ impl DataStore {
         self.tuning.stripe
     }
 
-    /// Stores a body as instance `instance`: hashes (MD5 plus `alg`) in the same pass,
+    /// Stores a body as instance `instance`: hashes (MD5 plus `hashes`) in the same pass,
     /// writes stripes in parallel. On any failure the stripes written are removed.
     /// With `may_inline`, a body declared to be 1 to `inline_max` bytes long is only
     /// hashed and returned.
@@ -115,7 +115,7 @@ impl DataStore {
         &self,
         instance: String,
         body: S,
-        alg: Option<Alg>,
+        hashes: Hashes,
         expected_len: Option<u64>,
         limit: u64,
         may_inline: bool,
@@ -135,7 +135,16 @@ impl DataStore {
         let budget = self.budget.clone();
         let handle = tokio::runtime::Handle::current();
         let ingest = tokio::task::spawn_blocking(move || {
-            ingest(handle, body, alg, stripe, expected_len, limit, budget, tx)
+            ingest(
+                handle,
+                body,
+                hashes,
+                stripe,
+                expected_len,
+                limit,
+                budget,
+                tx,
+            )
         });
         let mut writes: JoinSet<Result<(), RgwError>> = JoinSet::new();
         let mut sent = 0u64;
@@ -172,7 +181,7 @@ impl DataStore {
         let result = match ingest.await {
             Ok(Ok((hashers, size))) => match failure {
                 // The digests only now that the data is written: the MD5 service steps
-                // with more lanes the longer it may wait (see `md5_lanes`).
+                // with more lanes the longer it may wait (see `hash_lanes`).
                 None => match tokio::task::spawn_blocking(move || hashers.finish()).await {
                     Ok(digests) => Ok(Written {
                         segment: Segment {
@@ -315,7 +324,7 @@ impl DataStore {
 fn ingest<S>(
     handle: tokio::runtime::Handle,
     mut body: S,
-    alg: Option<Alg>,
+    hashes: Hashes,
     stripe: u64,
     expected_len: Option<u64>,
     limit: u64,
@@ -325,7 +334,7 @@ fn ingest<S>(
 where
     S: Stream<Item = Result<Bytes, s3s::StdError>> + Unpin,
 {
-    let mut hashers = Hashers::new(alg);
+    let mut hashers = Hashers::new(hashes);
     let mut total = 0u64;
     let mut index = 0u64;
     let mut buf = BytesMut::new();
@@ -345,7 +354,7 @@ where
                 .map_err(|_| WriteError::Body("upload abandoned".into()))?,
             None => return Err(WriteError::Body("stripe without budget".into())),
         }
-        hashers.update_md5(data);
+        hashers.update_lanes(data);
         Ok(())
     };
     loop {

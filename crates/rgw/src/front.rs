@@ -14,6 +14,11 @@
 //! - SigV2 signatures, verified here ([`crate::sigv2`]) in constant time and with the
 //!   canonical forms clients actually sign; the request then goes on to s3s as an
 //!   already authenticated one, like a token request;
+//! - SigV4 header signatures over a signed payload hash (`x-amz-content-sha256` of 64
+//!   hex digits), verified here ([`crate::sigv4`]) so that the body's SHA-256 is
+//!   checked by [`crate::payload_hash`] (in the upload path's lane service) rather
+//!   than by s3s on a reactor thread; what this cannot verify goes to s3s unchanged.
+//!   A body that fails the check is answered `XAmzContentSHA256Mismatch`;
 //! - the SigV4 signing region: a credential scope naming another region than the
 //!   gateway's is refused as S3 refuses it (`AuthorizationHeaderMalformed`, or
 //!   `AuthorizationQueryParametersError` for a presigned URL, with `<Region>`), before
@@ -31,6 +36,7 @@ use s3s::{Body, S3Error, S3ErrorCode, s3_error};
 
 use crate::auth::{AuthCache, Caller};
 use crate::chunked;
+use crate::payload_hash::PayloadCheck;
 
 /// Largest request header section S3 accepts (names, values and separators).
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
@@ -294,16 +300,25 @@ impl Front {
         let acl_put = method == http::Method::PUT && has_query_key(req.uri(), "acl");
         let attributes_get = method == http::Method::GET && has_query_key(req.uri(), "attributes");
         let start = std::time::Instant::now();
+        let mut payload_check = None;
         let mut resp = match self.prepare(req, &id).await {
-            Ok(req) => match self.s3.call(req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(request = %id, "s3 service failed: {e:?}");
-                    error_response(s3_error!(InternalError))
+            Ok(req) => {
+                payload_check = req.extensions().get::<Arc<PayloadCheck>>().cloned();
+                match self.s3.call(req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(request = %id, "s3 service failed: {e:?}");
+                        error_response(s3_error!(InternalError))
+                    }
                 }
-            },
+            }
             Err(e) => error_response(e),
         };
+        if resp.status() == http::StatusCode::INTERNAL_SERVER_ERROR
+            && payload_check.is_some_and(|c| c.body_mismatched())
+        {
+            resp = error_response(crate::s3::payload_mismatch());
+        }
         // s3s calls an unparsable body MalformedXML; for an ACL S3 says MalformedACLError.
         if acl_put
             && resp.status() == http::StatusCode::BAD_REQUEST
@@ -414,6 +429,16 @@ impl Front {
                 // s3s refuses these as malformed (400); S3 just finds they do not match.
                 return Err(signature_mismatch());
             }
+            if matches!(signed, Signed::V4Header { .. }) {
+                if let Some(caller) = self.verify_v4_header(&parts, now).await {
+                    parts.extensions.insert(caller);
+                    parts.headers.remove(http::header::AUTHORIZATION);
+                    let body =
+                        crate::payload_hash::checked(&parts.headers, &mut parts.extensions, body);
+                    return Ok(Request::from_parts(parts, body));
+                }
+                tracing::debug!(request = %id, "SigV4 signature left to s3s's check");
+            }
             return Ok(Request::from_parts(parts, body));
         }
         match &signed {
@@ -471,6 +496,7 @@ impl Front {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("STREAMING-"));
         if !streaming {
+            let body = crate::payload_hash::checked(&parts.headers, &mut parts.extensions, body);
             return Ok(Request::from_parts(parts, body));
         }
         let decoded = parts
@@ -561,6 +587,44 @@ impl Front {
             return Err(signature_mismatch());
         }
         self.cache.active(&rec.uid).await
+    }
+
+    /// Verifies a keypair SigV4 header signature over a signed payload hash (64 hex
+    /// digits in `x-amz-content-sha256`), as s3s would, and returns the caller; `None`
+    /// for anything else, which then goes to s3s unchanged (see [`crate::sigv4`]).
+    async fn verify_v4_header(&self, parts: &http::request::Parts, now: i64) -> Option<Caller> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let payload_hash = header("x-amz-content-sha256")?;
+        if !self.keypair
+            || PayloadCheck::from_header(payload_hash).is_none()
+            || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+        {
+            return None;
+        }
+        let auth = crate::sigv4::Authorization::parse(header("authorization")?)?;
+        let amz_date = header("x-amz-date")?;
+        let signed_at = parse_amz_date(amz_date)?;
+        if auth.service != "s3"
+            || auth.region != self.region
+            || amz_date.get(..8) != Some(auth.date)
+            || (now - signed_at).abs() > i64::from(self.max_skew_secs)
+        {
+            return None;
+        }
+        let request = crate::sigv4::Request {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query(),
+            headers: &parts.headers,
+            payload_hash,
+        };
+        let canonical = crate::sigv4::canonical_request(&request, auth.signed_headers)?;
+        let rec = self.cache.key(auth.access_key).await.ok()??;
+        let expected = crate::sigv4::sign(&rec.secret_key, &auth, amz_date, &canonical);
+        if !crate::sigv4::signatures_match(auth.signature, &expected) {
+            return None;
+        }
+        self.cache.active(&rec.uid).await.ok()
     }
 }
 

@@ -6,15 +6,18 @@
 //!   [`bare_errors`]: S3-shaped answers to requests hyper cannot parse;
 //!   [`unread_body`]: `Connection: close` after an unread `Expect: 100-continue` body;
 //! - [`front`]: per request, before s3s: request ids, header limits, token mode,
-//!   SigV2 clock skew and signatures ([`sigv2`]); [`chunked`]: aws-chunked decoding
-//!   for token requests; [`bad_range`]: unusable `Range` headers ignored, as S3 does;
+//!   SigV2 clock skew and signatures ([`sigv2`]), SigV4 header signatures over a
+//!   signed payload hash ([`sigv4`]) and that hash's check ([`payload_hash`]);
+//!   [`chunked`]: aws-chunked decoding for token requests; [`bad_range`]: unusable
+//!   `Range` headers ignored, as S3 does;
 //!   [`error_body`]: the context elements of error bodies (`<Key>`, `<BucketName>`…);
 //! - [`auth`]: secrets for s3s's SigV4 checks, the access hook that sets the
 //!   [`auth::Caller`], cached lookups; [`acl`]: S3 ACLs and access decisions;
 //! - [`s3`]: the S3 operations (s3s's `S3` trait) over the stores;
 //! - stores: [`meta`] (users, keys, tokens, bucket records), [`index`] (sharded
 //!   bucket index and ordered listing), [`data`] (striped object data, streaming with
-//!   single-pass hashing off the reactor), with their on-disk [`records`];
+//!   single-pass hashing off the reactor, MD5 and payload SHA-256 in the multi-stream
+//!   [`hash_lanes`] services), with their on-disk [`records`];
 //! - [`metrics`]: Prometheus request metrics (served on `metrics_addr`);
 //! - [`checksum`], [`names`], [`host`], [`config`], [`pools`], [`error`].
 //!
@@ -38,18 +41,20 @@ pub mod error;
 pub mod error_body;
 pub mod front;
 pub mod gc;
+pub mod hash_lanes;
 pub mod host;
 pub mod index;
-pub mod md5_lanes;
 pub mod meta;
 pub mod metrics;
 pub mod names;
 pub mod orphans;
+pub mod payload_hash;
 pub mod pools;
 pub mod records;
 pub mod s3;
 pub mod server;
 pub mod sigv2;
+pub mod sigv4;
 pub mod unread_body;
 
 pub use config::RgwConfig;

@@ -16,7 +16,7 @@ use super::multipart::check_part_number;
 use super::object::{Creation, MAX_PUT};
 use super::{Gateway, ts};
 use crate::acl::Permission;
-use crate::checksum::Alg;
+use crate::checksum::{Alg, Hashes};
 use crate::data::Written;
 use crate::records::{self, BucketRecord, IndexEntry, PartRecord, StoredChecksum, VERSION};
 
@@ -56,7 +56,7 @@ impl Gateway {
             .write_stream(
                 instance,
                 Box::pin(stream),
-                alg,
+                Hashes::checksum(alg),
                 Some(end - start),
                 MAX_PUT,
                 may_inline,

@@ -46,11 +46,7 @@ pub fn write_failed(e: WriteError) -> S3Error {
                     "The request signature we calculated does not match the signature you provided."
                 )
             } else if m.contains("Sha256Mismatch") {
-                custom(
-                    "XAmzContentSHA256Mismatch",
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                    http::StatusCode::BAD_REQUEST,
-                )
+                payload_mismatch()
             } else {
                 s3_error!(
                     IncompleteBody,
@@ -74,6 +70,15 @@ pub fn write_failed(e: WriteError) -> S3Error {
         ),
         WriteError::Store(e) => internal(e),
     }
+}
+
+/// The body's SHA-256 is not the signed `x-amz-content-sha256`.
+pub fn payload_mismatch() -> S3Error {
+    custom(
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        http::StatusCode::BAD_REQUEST,
+    )
 }
 
 /// `NoSuchBucket` for bucket `name` (with S3's `<BucketName>`).

@@ -38,7 +38,7 @@ use crate::meta::{BucketStore, UserStore};
 use crate::records::{BucketRecord, IndexEntry};
 
 pub use acl::malformed_acl;
-pub use errors::internal;
+pub use errors::{internal, payload_mismatch};
 
 /// A cached bucket lookup: when, in which coherence generation, and the answer.
 type CachedBucket = (Instant, Stamp, Option<BucketRecord>);

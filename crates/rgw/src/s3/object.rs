@@ -4,19 +4,22 @@
 //! and `x-amz-checksum-*` (header or trailer), then the index entry. An upload that
 //! names no checksum gets a CRC64NVME one, computed in the same pass, as S3 does.
 
+use std::sync::Arc;
+
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::acl::acl_input;
 use super::conditions::{Conds, check_read};
-use super::errors::write_failed;
+use super::errors::{payload_mismatch, write_failed};
 use super::headers::{Given, Stored, ck_fields, out};
 use super::{Gateway, internal, ts};
 use crate::acl::{Acl, Permission, Principal};
-use crate::checksum::{Alg, Digests, Wanted, WantedError};
+use crate::checksum::{Alg, Digests, Hashes, Wanted, WantedError};
 use crate::chunked::Trailers;
 use crate::data::Written;
 use crate::names;
+use crate::payload_hash::{PayloadCheck, Sha256Mismatch};
 use crate::records::{self, BucketRecord, IndexEntry, StoredChecksum, VERSION};
 
 /// S3's largest single PUT (and part).
@@ -187,13 +190,33 @@ impl Gateway {
         let body = body.unwrap_or_else(|| {
             StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
         });
+        // A signed payload the front layer authenticated: its SHA-256 is taken with the
+        // MD5, in the lane service, and checked before anything becomes visible.
+        let payload = req
+            .extensions
+            .get::<Arc<PayloadCheck>>()
+            .and_then(PayloadCheck::claim);
+        let hashes = Hashes {
+            checksum: wanted.alg,
+            payload_sha256: payload.is_some(),
+        };
         let instance = format!("{}.{}", b.id, names::new_instance_id());
         let w = self
             .data
-            .write_stream(instance, body, wanted.alg, len, MAX_PUT, may_inline)
+            .write_stream(instance, body, hashes, len, MAX_PUT, may_inline)
             .await
             .map_err(write_failed)?;
-        match verify(req, &wanted, &w.digests) {
+        let checked = match &payload {
+            // Fails closed should the digest be missing.
+            Some(claimed) => w
+                .digests
+                .payload_sha256
+                .ok_or(Sha256Mismatch)
+                .and_then(|d| claimed.verify(&d))
+                .map_err(|_| payload_mismatch()),
+            None => Ok(()),
+        };
+        match checked.and_then(|()| verify(req, &wanted, &w.digests)) {
             Ok(ck) => Ok((w, ck)),
             Err(e) => {
                 self.data.delete(std::slice::from_ref(&w.segment)).await;
