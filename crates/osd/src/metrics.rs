@@ -68,6 +68,33 @@ impl OpKind {
 
 type OpLabel = [(&'static str, &'static str); 1];
 
+/// The stages of a client write (`mutate`) on its primary, timed separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MutateStage {
+    /// Waiting for the PG: writes to one PG run one at a time.
+    PgWait,
+    /// The sub-writes to every member, each committed durably, in parallel.
+    Members,
+}
+
+impl MutateStage {
+    /// Every stage, in index order.
+    pub const ALL: [MutateStage; 2] = [MutateStage::PgWait, MutateStage::Members];
+
+    /// The `stage` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutateStage::PgWait => "pg_wait",
+            MutateStage::Members => "members",
+        }
+    }
+}
+
+/// The `pool` label of a stage: how the PG's pool keeps its copies.
+const POOL_KINDS: [&str; 2] = ["replicated", "erasure"];
+
+type StageLabel = [(&'static str, &'static str); 2];
+
 /// Counters and histograms the OSD updates as it works.
 #[derive(Debug)]
 pub struct OsdMetrics {
@@ -77,6 +104,9 @@ pub struct OsdMetrics {
     ops: [Counter; OpKind::ALL.len()],
     errors: [Counter; OpKind::ALL.len()],
     latency: [LatencyHistogram; OpKind::ALL.len()],
+    stage_family: Family<StageLabel, LatencyHistogram>,
+    /// By stage, then pool kind (replicated, erasure).
+    stages: [[LatencyHistogram; POOL_KINDS.len()]; MutateStage::ALL.len()],
     /// Client data bytes written (`write_full` payloads of successful mutates).
     pub bytes_written: Counter,
     /// Client data bytes returned by reads.
@@ -98,7 +128,15 @@ impl Default for OsdMetrics {
         let errors_family = Family::<OpLabel, Counter>::default();
         let latency_family = Family::<OpLabel, LatencyHistogram>::default();
         let label = |k: OpKind| [("op", k.as_str())];
+        let stage_family = Family::<StageLabel, LatencyHistogram>::default();
+        let stages = MutateStage::ALL.map(|st| {
+            POOL_KINDS.map(|pool| {
+                stage_family.get_or_create_owned(&[("stage", st.as_str()), ("pool", pool)])
+            })
+        });
         OsdMetrics {
+            stage_family,
+            stages,
             ops: OpKind::ALL.map(|k| ops_family.get_or_create_owned(&label(k))),
             errors: OpKind::ALL.map(|k| errors_family.get_or_create_owned(&label(k))),
             latency: OpKind::ALL.map(|k| latency_family.get_or_create_owned(&label(k))),
@@ -126,6 +164,12 @@ impl OsdMetrics {
         }
     }
 
+    /// Records how long a stage of a client write took, in a PG of an erasure-coded
+    /// pool or not.
+    pub fn record_stage(&self, stage: MutateStage, erasure: bool, took: std::time::Duration) {
+        self.stages[stage as usize][usize::from(erasure)].observe(took);
+    }
+
     /// Client I/O since start, for the monitors' cluster-wide rates.
     pub fn client_io(&self) -> cuttle_proto::ClientIoCounters {
         cuttle_proto::ClientIoCounters {
@@ -151,6 +195,12 @@ impl OsdMetrics {
             "cuttle_osd_op_duration_seconds",
             "Latency of operations from request decoded to reply, by operation",
             self.latency_family.clone(),
+        );
+        reg.register(
+            "cuttle_osd_mutate_stage_seconds",
+            "Stages of client writes on their primary: waiting for the PG (writes to one PG \
+             run one at a time), then the durable sub-writes to every member; by pool kind",
+            self.stage_family.clone(),
         );
         reg.register(
             "cuttle_osd_client_written_bytes",
@@ -314,5 +364,35 @@ mod tests {
             text.contains("cuttle_osd_ops_total{op=\"mutate\"} 0\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn write_stages_are_counted_by_stage_and_pool_kind() {
+        for (i, st) in MutateStage::ALL.iter().enumerate() {
+            assert_eq!(*st as usize, i);
+        }
+        let m = OsdMetrics::default();
+        let ms = std::time::Duration::from_millis;
+        m.record_stage(MutateStage::PgWait, true, ms(1));
+        m.record_stage(MutateStage::Members, true, ms(20));
+        m.record_stage(MutateStage::Members, false, ms(5));
+        m.record_stage(MutateStage::Members, false, ms(7));
+        let mut reg = Registry::default();
+        m.register(&mut reg);
+        let text = Exporter::new(reg).render().expect("render");
+        let count = |stage: &str, pool: &str| {
+            format!("cuttle_osd_mutate_stage_seconds_count{{stage=\"{stage}\",pool=\"{pool}\"}}")
+        };
+        for (series, n) in [
+            (count("pg_wait", "erasure"), 1),
+            (count("members", "erasure"), 1),
+            (count("members", "replicated"), 2),
+            (count("pg_wait", "replicated"), 0),
+        ] {
+            assert!(
+                text.contains(&format!("{series} {n}\n")),
+                "{series}: {text}"
+            );
+        }
     }
 }

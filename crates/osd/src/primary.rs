@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use cuttle_ec::{ChunkPiece, ErasureCode, StripeLayout};
@@ -14,6 +15,7 @@ use futures::future::join_all;
 use crate::error::{OsdError, OsdResult};
 use crate::members::write_full;
 use crate::meta::Version;
+use crate::metrics::MutateStage;
 use crate::osd::Osd;
 use crate::pg::{Pg, PgState, shard_collection};
 use crate::shard::ShardWrite;
@@ -174,7 +176,11 @@ impl Osd {
         if object.is_empty() {
             return Err(OsdError::BadRequest("empty object name".into()));
         }
+        let waited = Instant::now();
         let mut st = pg.state.write().await;
+        let erasure = matches!(st.pool.redundancy, Redundancy::Erasure(_));
+        self.metrics
+            .record_stage(MutateStage::PgWait, erasure, waited.elapsed());
         if !st.is_active() {
             return Err(OsdError::NotActive(pg.id));
         }
@@ -271,7 +277,10 @@ impl Osd {
             let st = &*st;
             async move { (osd, self.sub_write(pg.id, st, pos, osd, w).await) }
         });
+        let started = Instant::now();
         let results = join_all(writes).await;
+        self.metrics
+            .record_stage(MutateStage::Members, erasure, started.elapsed());
         let mut ok = 0usize;
         let mut first_err: Option<OsdError> = None;
         let mut failed = Vec::new();
