@@ -28,7 +28,7 @@ impl LaneHash for Md5 {
     type Digest = [u8; 16];
     const INITIAL: State = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
     const THREAD: &'static str = "cuttle-md5";
-    const LENGTH_BIG_ENDIAN: bool = false;
+    const BIG_ENDIAN: bool = false;
 
     /// The `md-5` crate's one-stream code.
     fn compress(state: &mut State, blocks: &[u8]) {
@@ -38,11 +38,7 @@ impl LaneHash for Md5 {
     }
 
     fn digest(state: &State) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        for (o, s) in out.chunks_exact_mut(4).zip(state) {
-            o.copy_from_slice(&s.to_le_bytes());
-        }
-        out
+        super::state_bytes(state, Self::BIG_ENDIAN)
     }
 
     fn kernel() -> Option<Kernel<State>> {

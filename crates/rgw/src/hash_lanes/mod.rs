@@ -93,9 +93,9 @@ pub trait LaneHash: Sized + 'static {
     const INITIAL: Self::State;
     /// The service thread's name.
     const THREAD: &'static str;
-    /// Whether the message length ends the padding big-endian (SHA) or little-endian
-    /// (MD5).
-    const LENGTH_BIG_ENDIAN: bool;
+    /// Whether the hash is big-endian (SHA: the message length in the padding, the
+    /// digest's words) or little-endian (MD5).
+    const BIG_ENDIAN: bool;
 
     /// Hashes whole blocks into `state` with the one-stream code.
     fn compress(state: &mut Self::State, blocks: &[u8]);
@@ -139,6 +139,19 @@ impl<H: LaneHash> Default for Shared<H> {
     }
 }
 
+/// A state's words as a digest's bytes, each word in the hash's byte order.
+fn state_bytes<const N: usize>(words: &[u32], big_endian: bool) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, w) in out.chunks_exact_mut(4).zip(words) {
+        o.copy_from_slice(&if big_endian {
+            w.to_be_bytes()
+        } else {
+            w.to_le_bytes()
+        });
+    }
+    out
+}
+
 /// The padding that ends a message of `len` bytes whose last partial block is `tail`.
 fn pad<H: LaneHash>(tail: &[u8], len: u64) -> Vec<u8> {
     let mut last = tail.to_vec();
@@ -147,7 +160,7 @@ fn pad<H: LaneHash>(tail: &[u8], len: u64) -> Vec<u8> {
         last.push(0);
     }
     let bits = len.wrapping_mul(8);
-    if H::LENGTH_BIG_ENDIAN {
+    if H::BIG_ENDIAN {
         last.extend_from_slice(&bits.to_be_bytes());
     } else {
         last.extend_from_slice(&bits.to_le_bytes());

@@ -103,7 +103,7 @@ impl LaneHash for Sha256 {
         0x5be0_cd19,
     ];
     const THREAD: &'static str = "cuttle-sha256";
-    const LENGTH_BIG_ENDIAN: bool = true;
+    const BIG_ENDIAN: bool = true;
 
     /// The `sha2` crate's one-stream code (SHA extensions where the CPU has them).
     fn compress(state: &mut State, blocks: &[u8]) {
@@ -116,11 +116,7 @@ impl LaneHash for Sha256 {
     }
 
     fn digest(state: &State) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (o, s) in out.chunks_exact_mut(4).zip(state) {
-            o.copy_from_slice(&s.to_be_bytes());
-        }
-        out
+        super::state_bytes(state, Self::BIG_ENDIAN)
     }
 
     fn kernel() -> Option<Kernel<State>> {
