@@ -73,18 +73,26 @@ type OpLabel = [(&'static str, &'static str); 1];
 pub enum MutateStage {
     /// Waiting for the PG: writes to one PG run one at a time.
     PgWait,
+    /// Reading what the write depends on (the object's version, compared values) and
+    /// erasure-coding its data.
+    Prepare,
     /// The sub-writes to every member, each committed durably, in parallel.
     Members,
 }
 
 impl MutateStage {
     /// Every stage, in index order.
-    pub const ALL: [MutateStage; 2] = [MutateStage::PgWait, MutateStage::Members];
+    pub const ALL: [MutateStage; 3] = [
+        MutateStage::PgWait,
+        MutateStage::Prepare,
+        MutateStage::Members,
+    ];
 
     /// The `stage` label value.
     pub fn as_str(self) -> &'static str {
         match self {
             MutateStage::PgWait => "pg_wait",
+            MutateStage::Prepare => "prepare",
             MutateStage::Members => "members",
         }
     }
@@ -199,7 +207,8 @@ impl OsdMetrics {
         reg.register(
             "cuttle_osd_mutate_stage_seconds",
             "Stages of client writes on their primary: waiting for the PG (writes to one PG \
-             run one at a time), then the durable sub-writes to every member; by pool kind",
+             run one at a time), reading what the write depends on and erasure-coding it, \
+             then the durable sub-writes to every member; by pool kind",
             self.stage_family.clone(),
         );
         reg.register(
@@ -374,6 +383,7 @@ mod tests {
         let m = OsdMetrics::default();
         let ms = std::time::Duration::from_millis;
         m.record_stage(MutateStage::PgWait, true, ms(1));
+        m.record_stage(MutateStage::Prepare, false, ms(1));
         m.record_stage(MutateStage::Members, true, ms(20));
         m.record_stage(MutateStage::Members, false, ms(5));
         m.record_stage(MutateStage::Members, false, ms(7));
@@ -388,6 +398,7 @@ mod tests {
             (count("members", "erasure"), 1),
             (count("members", "replicated"), 2),
             (count("pg_wait", "replicated"), 0),
+            (count("prepare", "replicated"), 1),
         ] {
             assert!(
                 text.contains(&format!("{series} {n}\n")),

@@ -179,8 +179,9 @@ impl Osd {
         let waited = Instant::now();
         let mut st = pg.state.write().await;
         let erasure = matches!(st.pool.redundancy, Redundancy::Erasure(_));
+        let locked = Instant::now();
         self.metrics
-            .record_stage(MutateStage::PgWait, erasure, waited.elapsed());
+            .record_stage(MutateStage::PgWait, erasure, locked - waited);
         if !st.is_active() {
             return Err(OsdError::NotActive(pg.id));
         }
@@ -278,6 +279,8 @@ impl Osd {
             async move { (osd, self.sub_write(pg.id, st, pos, osd, w).await) }
         });
         let started = Instant::now();
+        self.metrics
+            .record_stage(MutateStage::Prepare, erasure, started - locked);
         let results = join_all(writes).await;
         self.metrics
             .record_stage(MutateStage::Members, erasure, started.elapsed());
