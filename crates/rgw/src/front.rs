@@ -430,11 +430,11 @@ impl Front {
                 return Err(signature_mismatch());
             }
             if matches!(signed, Signed::V4Header { .. }) {
-                if let Some(caller) = self.verify_v4_header(&parts, now).await {
+                if let Some((caller, check)) = self.verify_v4_header(&parts, now).await {
                     parts.extensions.insert(caller);
                     parts.headers.remove(http::header::AUTHORIZATION);
                     let body =
-                        crate::payload_hash::checked(&parts.headers, &mut parts.extensions, body);
+                        crate::payload_hash::checked(Some(check), &mut parts.extensions, body);
                     return Ok(Request::from_parts(parts, body));
                 }
                 tracing::debug!(request = %id, "SigV4 signature left to s3s's check");
@@ -496,7 +496,8 @@ impl Front {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("STREAMING-"));
         if !streaming {
-            let body = crate::payload_hash::checked(&parts.headers, &mut parts.extensions, body);
+            let check = PayloadCheck::of(&parts.headers);
+            let body = crate::payload_hash::checked(check, &mut parts.extensions, body);
             return Ok(Request::from_parts(parts, body));
         }
         let decoded = parts
@@ -590,15 +591,18 @@ impl Front {
     }
 
     /// Verifies a keypair SigV4 header signature over a signed payload hash (64 hex
-    /// digits in `x-amz-content-sha256`), as s3s would, and returns the caller; `None`
-    /// for anything else, which then goes to s3s unchanged (see [`crate::sigv4`]).
-    async fn verify_v4_header(&self, parts: &http::request::Parts, now: i64) -> Option<Caller> {
+    /// digits in `x-amz-content-sha256`), as s3s would, and returns the caller and the
+    /// body's check; `None` for anything else, which then goes to s3s unchanged (see
+    /// [`crate::sigv4`]).
+    async fn verify_v4_header(
+        &self,
+        parts: &http::request::Parts,
+        now: i64,
+    ) -> Option<(Caller, Arc<PayloadCheck>)> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let payload_hash = header("x-amz-content-sha256")?;
-        if !self.keypair
-            || PayloadCheck::from_header(payload_hash).is_none()
-            || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
-        {
+        let check = PayloadCheck::from_header(payload_hash)?;
+        if !self.keypair || parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
             return None;
         }
         let auth = crate::sigv4::Authorization::parse(header("authorization")?)?;
@@ -624,7 +628,8 @@ impl Front {
         if !crate::sigv4::signatures_match(auth.signature, &expected) {
             return None;
         }
-        self.cache.active(&rec.uid).await.ok()
+        let caller = self.cache.active(&rec.uid).await.ok()?;
+        Some((caller, check))
     }
 }
 

@@ -53,6 +53,15 @@ impl PayloadCheck {
         }))
     }
 
+    /// The check a request's headers ask for: its signed `x-amz-content-sha256`, when
+    /// that is 64 hex digits.
+    pub fn of(headers: &http::HeaderMap) -> Option<Arc<PayloadCheck>> {
+        headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .and_then(PayloadCheck::from_header)
+    }
+
     /// Takes the check over from the body stream: the caller hashes the whole body
     /// and compares with [`PayloadCheck::verify`]. `None` once the stream has started
     /// hashing (the check then stays the stream's).
@@ -177,19 +186,14 @@ where
     }
 }
 
-/// `body`, checked against the SHA-256 its request signs (`x-amz-content-sha256` of
-/// 64 hex digits), with the check put in `extensions` for the upload path to claim;
-/// `body` itself when the request signs no payload hash.
+/// `body`, checked by `check` (the request's [`PayloadCheck::of`]), with the check put
+/// in `extensions` for the upload path to claim; `body` itself without a check.
 pub fn checked(
-    headers: &http::HeaderMap,
+    check: Option<Arc<PayloadCheck>>,
     extensions: &mut http::Extensions,
     body: s3s::Body,
 ) -> s3s::Body {
-    let Some(check) = headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .and_then(PayloadCheck::from_header)
-    else {
+    let Some(check) = check else {
         return body;
     };
     extensions.insert(check.clone());
