@@ -695,6 +695,7 @@ fn one_line(msg: &str) -> String {
 }
 
 fn main() -> ExitCode {
+    cuttle_metrics::memory::tune_allocator();
     // Exits with 2 on usage errors, 0 for --help and --version.
     let cli = Cli::parse();
     // `cuttle bench` drives many operations at once and checks every byte it reads:

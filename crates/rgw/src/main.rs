@@ -35,6 +35,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    cuttle_metrics::memory::tune_allocator();
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
