@@ -2,7 +2,7 @@
 //! flexible checksums `x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256}` given in a
 //! header or in an aws-chunked trailer (named by `x-amz-trailer`), or merely asked for
 //! with `x-amz-sdk-checksum-algorithm`. All of them are computed as each piece of the
-//! body arrives on the ingest thread ([`Hashers`]), the MD5 by the shared multi-lane
+//! body is taken in (`data::ingest`, [`Hashers`]), the MD5 by the shared multi-lane
 //! service (`hash_lanes`) beside it, and with it the SHA-256 of a signed payload when
 //! the upload path checks that ([`crate::payload_hash`]).
 
@@ -294,6 +294,9 @@ pub struct Hashes {
     pub checksum: Option<Alg>,
     /// The payload's SHA-256 (to check against a signed `x-amz-content-sha256`).
     pub payload_sha256: bool,
+    /// The body stream hashes what it yields as it is read (s3s checking the
+    /// signatures of signed `aws-chunked` chunks, or a payload hash checked inline).
+    pub body_hashes_itself: bool,
 }
 
 impl Hashes {
@@ -301,8 +304,15 @@ impl Hashes {
     pub fn checksum(alg: Option<Alg>) -> Hashes {
         Hashes {
             checksum: alg,
-            payload_sha256: false,
+            ..Hashes::default()
         }
+    }
+
+    /// Whether reading the body costs about what copying it does: no SHA in the
+    /// stream itself nor in the flexible checksum (the CRCs run at tens of GB/s per
+    /// core; the MD5 and the payload's SHA-256 go to the lane services).
+    pub fn light(&self) -> bool {
+        !self.body_hashes_itself && !matches!(self.checksum, Some(Alg::Sha1 | Alg::Sha256))
     }
 }
 
@@ -438,6 +448,7 @@ mod tests {
         let mut h = Hashers::new(Hashes {
             checksum: Some(Alg::Sha1),
             payload_sha256: true,
+            ..Hashes::default()
         });
         h.update_checksum(b"hello ");
         h.update_lanes(Bytes::from_static(b"hel"));

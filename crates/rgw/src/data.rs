@@ -1,9 +1,11 @@
 //! `DataStore`: object data in `.rgw.data` as immutable stripes `<instance>.<n>`.
 //!
-//! Writing: the request body is consumed on a blocking thread (so hashing, including
-//! the SHA-256 that s3s's signed-payload check computes as the body is polled, never
-//! runs on the reactor threads), which hashes each chunk once and cuts the stream into
-//! stripes; the async side writes up to `put_parallel` stripes of a request at once.
+//! Writing: the request body is cut into stripes as it arrives, each byte hashed once
+//! (the MD5 and a payload SHA-256 in the lane services of `hash_lanes`, a CRC where it
+//! is read); up to `put_parallel` stripes of a request are written at once. A body
+//! that only needs copying and CRCs is read in the request's own task; one whose
+//! reading hashes (a SHA-1/SHA-256 checksum, s3s checking signed chunks) is read on a
+//! blocking thread, so no SHA ever runs on the reactor threads.
 //! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Every stripe
 //! buffer in flight, in either direction, holds permits of one gateway-wide byte
 //! budget, so memory stays bounded whatever the object sizes and request counts.
@@ -132,54 +134,66 @@ impl DataStore {
         // An inline body is one "stripe" of its whole length, kept instead of written.
         let stripe = inline.unwrap_or(self.tuning.stripe);
         let (tx, mut rx) = mpsc::channel::<(u64, Bytes, OwnedSemaphorePermit)>(1);
-        let budget = self.budget.clone();
-        let handle = tokio::runtime::Handle::current();
-        let ingest = tokio::task::spawn_blocking(move || {
-            ingest(
-                handle,
-                body,
-                hashes,
-                stripe,
-                expected_len,
-                limit,
-                budget,
-                tx,
-            )
-        });
-        let mut writes: JoinSet<Result<(), RgwError>> = JoinSet::new();
-        let mut sent = 0u64;
-        let mut failure: Option<WriteError> = None;
-        let mut kept: Option<(Bytes, OwnedSemaphorePermit)> = None;
-        while let Some((n, data, permit)) = rx.recv().await {
-            if inline.is_some() {
-                kept = Some((data, permit));
-                continue;
+        let cutting = ingest(
+            body,
+            hashes,
+            stripe,
+            expected_len,
+            self.budget.clone(),
+            tx,
+            limit,
+        );
+        // A body that only needs copying and CRCs is read in this task, which hyper
+        // polls on the connection's own thread: no thread switch per received chunk.
+        // One that hashes as it is read (SHA) is read on a blocking thread.
+        let cutting = if hashes.light() {
+            Either::Left(cutting)
+        } else {
+            let handle = tokio::runtime::Handle::current();
+            Either::Right(async move {
+                tokio::task::spawn_blocking(move || handle.block_on(cutting))
+                    .await
+                    .unwrap_or_else(|e| Err(WriteError::Body(format!("ingest thread: {e}"))))
+            })
+        };
+        let writing = async {
+            let mut writes: JoinSet<Result<(), RgwError>> = JoinSet::new();
+            let mut sent = 0u64;
+            let mut failure: Option<WriteError> = None;
+            let mut kept: Option<(Bytes, OwnedSemaphorePermit)> = None;
+            while let Some((n, data, permit)) = rx.recv().await {
+                if inline.is_some() {
+                    kept = Some((data, permit));
+                    continue;
+                }
+                sent = sent.max(n + 1);
+                while writes.len() >= self.tuning.put_parallel.max(1) {
+                    if let Some(Ok(Err(e))) = writes.join_next().await {
+                        failure.get_or_insert(WriteError::Store(e));
+                    }
+                }
+                if failure.is_some() {
+                    break;
+                }
+                let io = self.io.clone();
+                let name = format!("{instance}.{n}");
+                writes.spawn(async move {
+                    let r = io.write_full(&name, data).await.map(|_| ());
+                    drop(permit);
+                    r.map_err(RgwError::from)
+                });
             }
-            sent = sent.max(n + 1);
-            while writes.len() >= self.tuning.put_parallel.max(1) {
-                if let Some(Ok(Err(e))) = writes.join_next().await {
+            drop(rx);
+            while let Some(r) = writes.join_next().await {
+                if let Ok(Err(e)) = r {
                     failure.get_or_insert(WriteError::Store(e));
                 }
             }
-            if failure.is_some() {
-                break;
-            }
-            let io = self.io.clone();
-            let name = format!("{instance}.{n}");
-            writes.spawn(async move {
-                let r = io.write_full(&name, data).await.map(|_| ());
-                drop(permit);
-                r.map_err(RgwError::from)
-            });
-        }
-        drop(rx);
-        while let Some(r) = writes.join_next().await {
-            if let Ok(Err(e)) = r {
-                failure.get_or_insert(WriteError::Store(e));
-            }
-        }
-        let result = match ingest.await {
-            Ok(Ok((hashers, size))) => match failure {
+            (sent, failure, kept)
+        };
+        let (cut, (sent, failure, kept)) = futures::join!(cutting, writing);
+        let result = match cut {
+            Ok((hashers, size)) => match failure {
                 // The digests only now that the data is written: the MD5 service steps
                 // with more lanes the longer it may wait (see `hash_lanes`).
                 None => match tokio::task::spawn_blocking(move || hashers.finish()).await {
@@ -196,8 +210,7 @@ impl DataStore {
                 },
                 Some(f) => Err(f),
             },
-            Ok(Err(e)) => Err(failure.unwrap_or(e)),
-            Err(e) => Err(WriteError::Body(format!("ingest thread: {e}"))),
+            Err(e) => Err(failure.unwrap_or(e)),
         };
         if result.is_err() && inline.is_none() {
             let seg = Segment {
@@ -318,18 +331,16 @@ impl DataStore {
     }
 }
 
-/// The ingest thread: pulls the body, cuts stripes, feeds the hashers every byte once
-/// (their digests are taken once the stripes are written).
-#[allow(clippy::too_many_arguments)]
-fn ingest<S>(
-    handle: tokio::runtime::Handle,
+/// Takes in a body: pulls it, cuts stripes and hands each to its write, feeds the
+/// hashers every byte once (their digests are taken once the stripes are written).
+async fn ingest<S>(
     mut body: S,
     hashes: Hashes,
     stripe: u64,
     expected_len: Option<u64>,
-    limit: u64,
     budget: Arc<Semaphore>,
     tx: mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
+    limit: u64,
 ) -> Result<(Hashers, u64), WriteError>
 where
     S: Stream<Item = Result<Bytes, s3s::StdError>> + Unpin,
@@ -339,30 +350,8 @@ where
     let mut index = 0u64;
     let mut buf = BytesMut::new();
     let mut permit: Option<OwnedSemaphorePermit> = None;
-    // A full stripe goes to its write, then to the MD5, which hashes it while it is
-    // written. (The MD5 takes stripes, not the received chunks: a chunk it kept would
-    // pin hyper's whole read buffer, and the stripe is in memory anyway.)
-    let send = |index: u64,
-                buf: &mut BytesMut,
-                permit: &mut Option<OwnedSemaphorePermit>,
-                hashers: &mut Hashers| {
-        let data = buf.split().freeze();
-        *buf = BytesMut::new();
-        match permit.take() {
-            Some(p) => tx
-                .blocking_send((index, data.clone(), p))
-                .map_err(|_| WriteError::Body("upload abandoned".into()))?,
-            None => return Err(WriteError::Body("stripe without budget".into())),
-        }
-        hashers.update_lanes(data);
-        Ok(())
-    };
-    loop {
-        let chunk = match handle.block_on(body.next()) {
-            None => break,
-            Some(Err(e)) => return Err(WriteError::Body(e.to_string())),
-            Some(Ok(c)) => c,
-        };
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| WriteError::Body(e.to_string()))?;
         hashers.update_checksum(&chunk);
         total += chunk.len() as u64;
         if total > limit {
@@ -381,8 +370,10 @@ where
             if permit.is_none() {
                 let remaining = expected_len.map_or(stripe, |e| e.saturating_sub(index * stripe));
                 let cap = remaining.clamp(1, stripe);
-                let p = handle
-                    .block_on(budget.clone().acquire_many_owned(units(cap)))
+                let p = budget
+                    .clone()
+                    .acquire_many_owned(units(cap))
+                    .await
                     .map_err(|_| WriteError::Body("data budget closed".into()))?;
                 permit = Some(p);
                 buf.reserve(usize::try_from(cap).unwrap_or(0));
@@ -392,13 +383,13 @@ where
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if buf.len() as u64 == stripe {
-                send(index, &mut buf, &mut permit, &mut hashers)?;
+                hand_over(index, &mut buf, &mut permit, &mut hashers, &tx).await?;
                 index += 1;
             }
         }
     }
     if !buf.is_empty() {
-        send(index, &mut buf, &mut permit, &mut hashers)?;
+        hand_over(index, &mut buf, &mut permit, &mut hashers, &tx).await?;
     }
     if let Some(exp) = expected_len
         && total != exp
@@ -409,4 +400,25 @@ where
         });
     }
     Ok((hashers, total))
+}
+
+/// Sends a full stripe to its write, then to the MD5, which hashes it while it is
+/// written. (The MD5 takes stripes, not the received chunks: a chunk it kept would pin
+/// hyper's whole read buffer, and the stripe is in memory anyway.)
+async fn hand_over(
+    index: u64,
+    buf: &mut BytesMut,
+    permit: &mut Option<OwnedSemaphorePermit>,
+    hashers: &mut Hashers,
+    tx: &mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
+) -> Result<(), WriteError> {
+    let data = std::mem::take(buf).freeze();
+    let Some(p) = permit.take() else {
+        return Err(WriteError::Body("stripe without budget".into()));
+    };
+    tx.send((index, data.clone(), p))
+        .await
+        .map_err(|_| WriteError::Body("upload abandoned".into()))?;
+    hashers.update_lanes(data);
+    Ok(())
 }

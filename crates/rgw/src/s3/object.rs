@@ -158,6 +158,15 @@ impl<'a> Creation<'a> {
     }
 }
 
+/// Whether the body is `aws-chunked` with signed chunks, whose signatures s3s checks
+/// (hashing each chunk) as the body is read.
+fn signed_chunks(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-") && !v.starts_with("STREAMING-UNSIGNED"))
+}
+
 fn content_length(l: Option<i64>) -> Option<u64> {
     l.and_then(|l| u64::try_from(l).ok())
 }
@@ -192,13 +201,13 @@ impl Gateway {
         });
         // A signed payload the front layer authenticated: its SHA-256 is taken with the
         // MD5, in the lane service, and checked before anything becomes visible.
-        let payload = req
-            .extensions
-            .get::<Arc<PayloadCheck>>()
-            .and_then(PayloadCheck::claim);
+        let check = req.extensions.get::<Arc<PayloadCheck>>();
+        let payload = check.and_then(PayloadCheck::claim);
         let hashes = Hashes {
             checksum: wanted.alg,
             payload_sha256: payload.is_some(),
+            body_hashes_itself: (check.is_some() && payload.is_none())
+                || signed_chunks(&req.headers),
         };
         let instance = format!("{}.{}", b.id, names::new_instance_id());
         let w = self
