@@ -413,6 +413,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_bodies_without_sha_work_are_light() {
+        for alg in [
+            None,
+            Some(Alg::Crc32),
+            Some(Alg::Crc32c),
+            Some(Alg::Crc64Nvme),
+        ] {
+            assert!(Hashes::checksum(alg).light(), "{alg:?}");
+            // The payload's SHA-256 goes to the lane service, not the reader.
+            let signed = Hashes {
+                payload_sha256: true,
+                ..Hashes::checksum(alg)
+            };
+            assert!(signed.light(), "{alg:?}");
+            let self_hashing = Hashes {
+                body_hashes_itself: true,
+                ..Hashes::checksum(alg)
+            };
+            assert!(!self_hashing.light(), "{alg:?}");
+        }
+        for alg in [Alg::Sha1, Alg::Sha256] {
+            assert!(!Hashes::checksum(Some(alg)).light(), "{alg:?}");
+        }
+    }
+
+    #[test]
     fn crcs_combine_like_the_concatenation() {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
         for alg in [Alg::Crc32, Alg::Crc32c, Alg::Crc64Nvme] {

@@ -697,3 +697,26 @@ fn select(e: &IndexEntry, range: Option<&Range>, part: Option<i32>) -> S3Result<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_signed_chunk_streams_count_as_signed_chunks() {
+        let with = |v: &'static str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-amz-content-sha256", http::HeaderValue::from_static(v));
+            signed_chunks(&h)
+        };
+        assert!(with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"));
+        assert!(with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"));
+        assert!(with("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"));
+        assert!(!with("STREAMING-UNSIGNED-PAYLOAD-TRAILER"));
+        assert!(!with("UNSIGNED-PAYLOAD"));
+        assert!(!with(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        ));
+        assert!(!signed_chunks(&http::HeaderMap::new()));
+    }
+}
