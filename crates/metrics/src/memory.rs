@@ -29,9 +29,9 @@
 //! zeroed the same memory again at once: an OSD took 4,000–6,000 page faults a second
 //! (`clear_page` ~13% of its cycles), the gateway 4,000. A 10 s delay still left
 //! ~1,000 a second in the OSDs; never giving back ends them, and `cuttle bench ec
-//! write -b 4M` went from 1,028–1,097 to 1,170–1,190 MB/s on the same machine. The
+//! write -b 4M` went from 1,028–1,097 to 1,170–1,234 MB/s on the same machine. The
 //! price is that a daemon's resident size stays at its high-water mark, which its
-//! in-flight budgets bound (OSDs ~120 MiB, the gateway ~210 MiB after 4 MiB
+//! in-flight budgets bound (OSDs ~120 MiB, the gateway ~230 MiB after 4 MiB
 //! benchmarks). `MIMALLOC_PURGE_DELAY` in the environment (milliseconds) still
 //! chooses otherwise.
 
