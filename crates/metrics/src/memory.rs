@@ -24,15 +24,14 @@
 //! `malloc_trim`) the trimmer does nothing.
 //!
 //! mimalloc itself is tuned once at start ([`tune_allocator`]): it keeps the pages it
-//! freed for reuse instead of giving them back. By default it gives them back 1 s
-//! after they fall free, and under steady 4 MiB traffic the daemons then faulted and
-//! zeroed the same memory again at once: an OSD took 4,000–6,000 page faults a second
-//! (`clear_page` ~13% of its cycles), the gateway 4,000. A 10 s delay still left
-//! ~1,000 a second in the OSDs; never giving back ends them, and `cuttle bench ec
-//! write -b 4M` went from 1,028–1,097 to 1,170–1,234 MB/s on the same machine. The
-//! price is that a daemon's resident size stays at its high-water mark, which its
-//! in-flight budgets bound (OSDs ~120 MiB, the gateway ~230 MiB after 4 MiB
-//! benchmarks). `MIMALLOC_PURGE_DELAY` in the environment (milliseconds) still
+//! freed for a minute before giving them back. With its default (1 s), under steady
+//! 4 MiB traffic the daemons faulted and zeroed the same memory again at once: an OSD
+//! took 4,000–6,000 page faults a second (`clear_page` ~13% of its cycles), the
+//! gateway 4,000. With 60 s the faults fall to ~200 a second and `cuttle bench ec
+//! write -b 4M` went from 1,028–1,097 to 1,170–1,234 MB/s on the same machine (10 s
+//! still left 300–700 faults a second and 1,064–1,122 MB/s; never giving back was no
+//! faster than 60 s). An idle daemon shrinks a minute or more after a burst instead
+//! of at once. `MIMALLOC_PURGE_DELAY` in the environment (milliseconds) still
 //! chooses otherwise.
 
 use std::time::Duration;
@@ -74,8 +73,8 @@ pub fn start_trimmer() -> Option<JoinHandle<()>> {
 /// against the option's documented default.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// How long freed allocator memory is kept for reuse before going back to the OS, in
-/// milliseconds: `-1`, for good (see the module docs).
-pub const PURGE_DELAY_MS: std::ffi::c_long = -1;
+/// milliseconds (see the module docs).
+pub const PURGE_DELAY_MS: std::ffi::c_long = 60_000;
 /// mimalloc's own variable for the delay; when set, it wins over [`PURGE_DELAY_MS`].
 const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
 
