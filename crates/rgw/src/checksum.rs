@@ -377,10 +377,16 @@ impl Hashers {
         }
     }
 
+    /// Whether [`Hashers::update_lanes`] with `len` more bytes would block its thread
+    /// until a lane service catches up (see `hash_lanes`).
+    pub fn lanes_would_wait(&mut self, len: usize) -> bool {
+        self.md5.would_wait(len) || self.payload.as_mut().is_some_and(|p| p.would_wait(len))
+    }
+
     /// Adds the next bytes of the body to the MD5 (and the payload's SHA-256), through
     /// the shared lane services (`hash_lanes`), which hash them while the upload goes
     /// on. These and the flexible checksum each see the body in order, at their own
-    /// pace.
+    /// pace. May block (see [`Hashers::lanes_would_wait`]).
     pub fn update_lanes(&mut self, d: Bytes) {
         if let Some(p) = &mut self.payload {
             p.update(d.clone());

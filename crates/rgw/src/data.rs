@@ -383,13 +383,13 @@ where
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if buf.len() as u64 == stripe {
-                hand_over(index, &mut buf, &mut permit, &mut hashers, &tx).await?;
+                hashers = hand_over(index, &mut buf, &mut permit, hashers, &tx).await?;
                 index += 1;
             }
         }
     }
     if !buf.is_empty() {
-        hand_over(index, &mut buf, &mut permit, &mut hashers, &tx).await?;
+        hashers = hand_over(index, &mut buf, &mut permit, hashers, &tx).await?;
     }
     if let Some(exp) = expected_len
         && total != exp
@@ -404,14 +404,17 @@ where
 
 /// Sends a full stripe to its write, then to the MD5, which hashes it while it is
 /// written. (The MD5 takes stripes, not the received chunks: a chunk it kept would pin
-/// hyper's whole read buffer, and the stripe is in memory anyway.)
+/// hyper's whole read buffer, and the stripe is in memory anyway.) When that would
+/// block until the lane services catch up (a long upload's earlier stripes still
+/// being hashed), it is done on a blocking thread: the intake may be running on a
+/// reactor thread.
 async fn hand_over(
     index: u64,
     buf: &mut BytesMut,
     permit: &mut Option<OwnedSemaphorePermit>,
-    hashers: &mut Hashers,
+    mut hashers: Hashers,
     tx: &mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
-) -> Result<(), WriteError> {
+) -> Result<Hashers, WriteError> {
     let data = std::mem::take(buf).freeze();
     let Some(p) = permit.take() else {
         return Err(WriteError::Body("stripe without budget".into()));
@@ -419,6 +422,14 @@ async fn hand_over(
     tx.send((index, data.clone(), p))
         .await
         .map_err(|_| WriteError::Body("upload abandoned".into()))?;
-    hashers.update_lanes(data);
-    Ok(())
+    if !hashers.lanes_would_wait(data.len()) {
+        hashers.update_lanes(data);
+        return Ok(hashers);
+    }
+    tokio::task::spawn_blocking(move || {
+        hashers.update_lanes(data);
+        hashers
+    })
+    .await
+    .map_err(|e| WriteError::Body(format!("hashing thread: {e}")))
 }

@@ -24,7 +24,7 @@ pub mod md5;
 pub mod sha256;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -59,8 +59,6 @@ const INLINE_MAX: usize = 16 << 10;
 /// ones it has, when no stream waits for a result: a bound for the odd case of jobs
 /// whose streams neither finish nor hand in more.
 const LAZY_MAX: Duration = Duration::from_millis(20);
-/// Jobs queued for a service beyond its lanes.
-const QUEUE: usize = 64;
 
 /// A lockstep kernel: hashes the blocks of its first `width` inputs, all of one length,
 /// into their states.
@@ -109,7 +107,9 @@ pub trait LaneHash: Sized + 'static {
 
 /// What one hash's streams share: the service queue and how many streams exist.
 pub struct Shared<H: LaneHash> {
-    service: OnceLock<Option<SyncSender<Msg<H::State>>>>,
+    /// Unbounded, so handing in never blocks: each stream has at most one job in the
+    /// service, so what waits is bounded by the uploads in flight.
+    service: OnceLock<Option<Sender<Msg<H::State>>>>,
     /// Streams that exist: whether more jobs may be on their way.
     open: AtomicUsize,
 }
@@ -226,11 +226,11 @@ impl<S> Active<S> {
 }
 
 /// The hash's service queue: one thread, started on first use.
-fn service<H: LaneHash>() -> Option<&'static SyncSender<Msg<H::State>>> {
+fn service<H: LaneHash>() -> Option<&'static Sender<Msg<H::State>>> {
     H::shared()
         .service
         .get_or_init(|| {
-            let (tx, rx) = sync_channel(QUEUE);
+            let (tx, rx) = channel();
             std::thread::Builder::new()
                 .name(H::THREAD.into())
                 .spawn(move || serve::<H>(&rx))
@@ -451,8 +451,7 @@ impl<H: LaneHash> LaneStream<H> {
             // Waiting from now on: the service must not hold the job back for company.
             self.urgent.store(true, Ordering::Release);
             if let Some(service) = service::<H>() {
-                // A full queue wakes the service anyway.
-                let _ = service.try_send(Msg::Hurry);
+                let _ = service.send(Msg::Hurry);
             }
             let result = rx.recv();
             self.urgent.store(false, Ordering::Release);
@@ -494,6 +493,15 @@ impl<H: LaneHash> LaneStream<H> {
             Ok(()) => self.pending = Some((runs, self.state, rx)),
             Err(_) => runs.iter().for_each(|r| H::compress(&mut self.state, r)),
         }
+    }
+
+    /// Whether [`LaneStream::update`] with `extra` more bytes would wait for the
+    /// service: the collected runs would reach [`COLLECT_MAX`] while the previous
+    /// hand-out is still being hashed. (Handing in itself never blocks.) Async callers
+    /// feed such data from a blocking thread.
+    pub fn would_wait(&mut self, extra: usize) -> bool {
+        let whole = (self.tail.len() + extra) / BLOCK * BLOCK;
+        self.runs_len + whole >= COLLECT_MAX && !self.pending_done()
     }
 
     /// Appends `data` to the message. Whole blocks are collected and handed to the
@@ -676,6 +684,20 @@ pub(crate) mod tests {
                 x as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn a_stream_would_wait_only_past_its_collect_limit_with_a_job_out() {
+        let mut m = Md5Stream::new();
+        assert!(!m.would_wait(2 * COLLECT_MAX), "nothing handed out yet");
+        // A hand-out whose result has not come.
+        let (_reply, result) = sync_channel(1);
+        m.pending = Some((Vec::new(), m.state, result));
+        m.runs_len = COLLECT_MAX - BLOCK;
+        assert!(!m.would_wait(BLOCK - 1), "no whole block more");
+        assert!(m.would_wait(BLOCK));
+        m.tail = vec![0; BLOCK - 1];
+        assert!(m.would_wait(1), "the tail completes a block");
     }
 
     /// The hash of `s`, in one update.
