@@ -8,7 +8,10 @@
 //! blocking thread, so no SHA ever runs on the reactor threads.
 //! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Every stripe
 //! buffer in flight, in either direction, holds permits of one gateway-wide byte
-//! budget, so memory stays bounded whatever the object sizes and request counts.
+//! budget while it is written or fetched, so memory stays bounded whatever the object
+//! sizes. Not counted (docs/benchmarks.md, 128 uploads in flight): a write's encoded
+//! gRPC message (a copy of its stripe), a written stripe the lazy MD5 has not hashed
+//! yet, and a fetched stripe the client has not read yet.
 //!
 //! A body whose declared length is at most the caller's inline limit is not written
 //! here at all: it is hashed the same way and handed back ([`Written::inline`]) to be
