@@ -394,6 +394,21 @@ impl Hashers {
         self.md5.update(d);
     }
 
+    /// Whether the lane services still hold some of the data handed to
+    /// [`Hashers::update_lanes`] (see [`Hashers::settle_lanes`]).
+    pub fn lanes_hold_data(&self) -> bool {
+        self.md5.holds_data() || self.payload.as_ref().is_some_and(|p| p.holds_data())
+    }
+
+    /// Waits until the lane services have hashed everything handed in, so none of
+    /// that data stays referenced. Blocks its thread.
+    pub fn settle_lanes(&mut self) {
+        if let Some(p) = &mut self.payload {
+            p.settle_all();
+        }
+        self.md5.settle_all();
+    }
+
     /// The digests.
     pub fn finish(self) -> Digests {
         Digests {

@@ -6,12 +6,15 @@
 //! that only needs copying and CRCs is read in the request's own task; one whose
 //! reading hashes (a SHA-1/SHA-256 checksum, s3s checking signed chunks) is read on a
 //! blocking thread, so no SHA ever runs on the reactor threads.
-//! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Every stripe
-//! buffer in flight, in either direction, holds permits of one gateway-wide byte
-//! budget while it is written or fetched, so memory stays bounded whatever the object
-//! sizes. Not counted (docs/benchmarks.md, 128 uploads in flight): a write's encoded
-//! gRPC message (a copy of its stripe), a written stripe the lazy MD5 has not hashed
-//! yet, and a fetched stripe the client has not read yet.
+//! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Stripe
+//! buffers in flight, in either direction, hold permits of one gateway-wide byte
+//! budget, so memory stays bounded whatever the object sizes and the uploads in
+//! flight. An upload's stripe holds twice its size from the moment it is filled: its
+//! own share stays with its bytes until both its write and the MD5 are done with them
+//! (`Bytes::from_owner`), the other covers the copy its write encodes into the gRPC
+//! message and is given back when the write is answered. A download's stripe holds its
+//! share while it is fetched; a fetched stripe the client has not read yet is not
+//! counted (docs/benchmarks.md).
 //!
 //! A body whose declared length is at most the caller's inline limit is not written
 //! here at all: it is hashed the same way and handed back ([`Written::inline`]) to be
@@ -23,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use cuttle_client::IoCtx;
 use futures::future::Either;
 use futures::{Stream, StreamExt, TryStreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 use tokio::task::JoinSet;
 
 use crate::checksum::{Digests, Hashers, Hashes};
@@ -110,6 +113,11 @@ impl DataStore {
     /// The stripe size.
     pub fn stripe(&self) -> u64 {
         self.tuning.stripe
+    }
+
+    /// Bytes of the stripe budget not held by any stripe now.
+    pub fn budget_free_bytes(&self) -> u64 {
+        self.budget.available_permits() as u64 * UNIT
     }
 
     /// Stores a body as instance `instance`: hashes (MD5 plus `hashes`) in the same pass,
@@ -352,7 +360,9 @@ where
     let mut total = 0u64;
     let mut index = 0u64;
     let mut buf = BytesMut::new();
-    let mut permit: Option<OwnedSemaphorePermit> = None;
+    // The budget held for the stripe being filled, and how much of it is the stripe's
+    // own share (the rest covers the encoded copy while it is written).
+    let mut permit: Option<(OwnedSemaphorePermit, u32)> = None;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| WriteError::Body(e.to_string()))?;
         hashers.update_checksum(&chunk);
@@ -373,12 +383,10 @@ where
             if permit.is_none() {
                 let remaining = expected_len.map_or(stripe, |e| e.saturating_sub(index * stripe));
                 let cap = remaining.clamp(1, stripe);
-                let p = budget
-                    .clone()
-                    .acquire_many_owned(units(cap))
-                    .await
-                    .map_err(|_| WriteError::Body("data budget closed".into()))?;
-                permit = Some(p);
+                let share = units(cap);
+                let (p, got) = take_budget(&budget, share.saturating_mul(2), hashers).await?;
+                hashers = got;
+                permit = Some((p, share));
                 buf.reserve(usize::try_from(cap).unwrap_or(0));
             }
             let room = usize::try_from(stripe).unwrap_or(usize::MAX) - buf.len();
@@ -405,24 +413,78 @@ where
     Ok((hashers, total))
 }
 
+/// Budget for the next stripe: `units` for the stripe and the copy of it that its
+/// write encodes. When the budget is spent, the upload first waits until the lane
+/// services have hashed what it handed them (on a blocking thread): a stripe's share
+/// is held until both its write and its hashing are done, and a stripe collected by
+/// the MD5 stream but not handed to the service is hashed only when this upload goes
+/// on, so an upload must never wait for budget while holding such a stripe (uploads
+/// waiting on each other's stripes could hold the whole budget).
+async fn take_budget(
+    budget: &Arc<Semaphore>,
+    units: u32,
+    mut hashers: Hashers,
+) -> Result<(OwnedSemaphorePermit, Hashers), WriteError> {
+    let closed = || WriteError::Body("data budget closed".into());
+    match budget.clone().try_acquire_many_owned(units) {
+        Ok(p) => return Ok((p, hashers)),
+        Err(TryAcquireError::Closed) => return Err(closed()),
+        Err(TryAcquireError::NoPermits) => {}
+    }
+    if hashers.lanes_hold_data() {
+        hashers = tokio::task::spawn_blocking(move || {
+            hashers.settle_lanes();
+            hashers
+        })
+        .await
+        .map_err(|e| WriteError::Body(format!("hashing thread: {e}")))?;
+    }
+    let p = budget
+        .clone()
+        .acquire_many_owned(units)
+        .await
+        .map_err(|_| closed())?;
+    Ok((p, hashers))
+}
+
+/// A stripe's bytes with the budget share that counts them: the share is given back
+/// when the last holder (its write, the MD5 service) lets go of the bytes.
+struct Budgeted {
+    data: Bytes,
+    _share: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Budgeted {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
 /// Sends a full stripe to its write, then to the MD5, which hashes it while it is
 /// written. (The MD5 takes stripes, not the received chunks: a chunk it kept would pin
-/// hyper's whole read buffer, and the stripe is in memory anyway.) When that would
-/// block until the lane services catch up (a long upload's earlier stripes still
-/// being hashed), it is done on a blocking thread: the intake may be running on a
-/// reactor thread.
+/// hyper's whole read buffer, and the stripe is in memory anyway.) The stripe carries
+/// its own budget share; the write gets the share of its encoded copy. When handing
+/// it to the MD5 would block until the lane services catch up (a long upload's earlier
+/// stripes still being hashed), that is done on a blocking thread: the intake may be
+/// running on a reactor thread.
 async fn hand_over(
     index: u64,
     buf: &mut BytesMut,
-    permit: &mut Option<OwnedSemaphorePermit>,
+    permit: &mut Option<(OwnedSemaphorePermit, u32)>,
     mut hashers: Hashers,
     tx: &mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
 ) -> Result<Hashers, WriteError> {
-    let data = std::mem::take(buf).freeze();
-    let Some(p) = permit.take() else {
+    let Some((mut encoded_share, share)) = permit.take() else {
         return Err(WriteError::Body("stripe without budget".into()));
     };
-    tx.send((index, data.clone(), p))
+    let Some(share) = encoded_share.split(share as usize) else {
+        return Err(WriteError::Body("stripe budget short".into()));
+    };
+    let data = Bytes::from_owner(Budgeted {
+        data: std::mem::take(buf).freeze(),
+        _share: share,
+    });
+    tx.send((index, data.clone(), encoded_share))
         .await
         .map_err(|_| WriteError::Body("upload abandoned".into()))?;
     if !hashers.lanes_would_wait(data.len()) {

@@ -532,6 +532,20 @@ impl<H: LaneHash> LaneStream<H> {
         }
     }
 
+    /// Whether data handed to this stream is still held, collected or in the
+    /// service: what [`LaneStream::settle_all`] would wait for.
+    pub fn holds_data(&self) -> bool {
+        !self.runs.is_empty() || self.pending.is_some()
+    }
+
+    /// Hashes every whole block handed in so far, waiting for the service, so the
+    /// stream holds none of the data it was given (only the partial last block, a
+    /// copy). Blocks its thread.
+    pub fn settle_all(&mut self) {
+        self.hand_out();
+        self.settle();
+    }
+
     /// The digest of the whole message.
     pub fn finish(mut self) -> H::Digest {
         self.hand_out();
