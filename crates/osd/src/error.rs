@@ -90,6 +90,10 @@ pub enum OsdError {
     /// The PG is still peering or recovering past the wait limit.
     #[error("pg {0} is not active yet (peering); retry")]
     NotActive(PgId),
+    /// Writes kept landing while a shard of the object was read, so no read saw one
+    /// version whole.
+    #[error("object {0:?} changed while it was read; retry")]
+    Changing(String),
 }
 
 impl OsdError {
@@ -114,6 +118,7 @@ impl OsdError {
             OsdError::Unrecoverable { .. } => "unrecoverable",
             OsdError::MapBehind { .. } => "map_behind",
             OsdError::NotActive(_) => "pg_peering",
+            OsdError::Changing(_) => "object_changing",
         }
     }
 
@@ -131,6 +136,7 @@ impl OsdError {
             OsdError::PgInactive { .. }
             | OsdError::MapBehind { .. }
             | OsdError::NotActive(_)
+            | OsdError::Changing(_)
             | OsdError::Peer { .. } => Code::Unavailable,
             OsdError::Exists(_) => Code::AlreadyExists,
             OsdError::NeedsReplicatedPool(_) | OsdError::CompareFailed { .. } => {

@@ -17,6 +17,9 @@ use crate::meta::{
     XATTR_VERSION,
 };
 
+/// Reads of a shard before a read gives up on an object that writes keep changing.
+const READ_ATTEMPTS: usize = 4;
+
 /// A change to apply to one shard.
 #[derive(Debug, Clone, Default)]
 pub struct ShardWrite {
@@ -373,8 +376,33 @@ impl ShardStore {
     }
 
     /// Reads a shard's object bytes (and, for recovery, its whole state, with the omap
-    /// entries of the window given).
+    /// entries of the window given), all of one version: when a write lands while it
+    /// reads, it reads again ([`READ_ATTEMPTS`] times at most, then
+    /// [`OsdError::Changing`]).
     pub async fn read(
+        &self,
+        coll: &CollectionId,
+        object: &str,
+        offset: u64,
+        len: u64,
+        full: Option<&OmapWindow>,
+    ) -> OsdResult<ShardState> {
+        for _ in 0..READ_ATTEMPTS {
+            let state = self.read_once(coll, object, offset, len, full).await?;
+            // The metadata and the data are separate reads of the store: a write that
+            // landed between them would pair one version's number with another's
+            // bytes (a direct read checks pieces by that number). Unchanged after the
+            // data, the version is the one the data belongs to.
+            let (now, _, _) = self.object_meta(coll, object).await?;
+            if now == state.version {
+                return Ok(state);
+            }
+        }
+        Err(OsdError::Changing(object.to_string()))
+    }
+
+    /// [`ShardStore::read`] without the check that no write landed meanwhile.
+    async fn read_once(
         &self,
         coll: &CollectionId,
         object: &str,
@@ -550,5 +578,168 @@ mod tests {
         let st = state(&s, &coll, "q").await;
         assert_eq!(st.version, new);
         assert_eq!(keys(&st), [b"z"]);
+    }
+
+    /// A store that commits queued transactions, one per data read, just before that
+    /// read: a write landing between a shard read's metadata and its data.
+    #[derive(Debug)]
+    struct WriteBeforeRead {
+        inner: MemStore,
+        pending: Mutex<std::collections::VecDeque<Transaction>>,
+    }
+
+    type Fut<'a, T> = futures::future::BoxFuture<'a, cuttle_objectstore::StoreResult<T>>;
+
+    impl ObjectStore for WriteBeforeRead {
+        fn queue_transaction(&self, txn: Transaction) -> Fut<'_, ()> {
+            self.inner.queue_transaction(txn)
+        }
+        fn read<'a>(
+            &'a self,
+            coll: &'a CollectionId,
+            name: &'a str,
+            offset: u64,
+            len: u64,
+        ) -> Fut<'a, Bytes> {
+            Box::pin(async move {
+                let landing = self.pending.lock().pop_front();
+                if let Some(txn) = landing {
+                    self.inner.queue_transaction(txn).await?;
+                }
+                self.inner.read(coll, name, offset, len).await
+            })
+        }
+        fn stat<'a>(
+            &'a self,
+            coll: &'a CollectionId,
+            name: &'a str,
+        ) -> Fut<'a, cuttle_objectstore::ObjectStat> {
+            self.inner.stat(coll, name)
+        }
+        fn get_attrs<'a>(
+            &'a self,
+            coll: &'a CollectionId,
+            name: &'a str,
+        ) -> Fut<'a, BTreeMap<String, Bytes>> {
+            self.inner.get_attrs(coll, name)
+        }
+        fn list<'a>(
+            &'a self,
+            coll: &'a CollectionId,
+            after: Option<&'a str>,
+            max: usize,
+        ) -> Fut<'a, cuttle_objectstore::Page<String>> {
+            self.inner.list(coll, after, max)
+        }
+        fn omap_get<'a>(
+            &'a self,
+            coll: &'a CollectionId,
+            name: &'a str,
+            keys: &'a [Bytes],
+        ) -> Fut<'a, BTreeMap<Bytes, Bytes>> {
+            self.inner.omap_get(coll, name, keys)
+        }
+        fn omap_list<'a>(
+            &'a self,
+            coll: &'a CollectionId,
+            name: &'a str,
+            prefix: &'a [u8],
+            after: Option<&'a [u8]>,
+            end: Option<&'a [u8]>,
+            max: usize,
+        ) -> Fut<'a, cuttle_objectstore::Page<(Bytes, Bytes)>> {
+            self.inner.omap_list(coll, name, prefix, after, end, max)
+        }
+        fn list_collections(&self) -> Fut<'_, Vec<CollectionId>> {
+            self.inner.list_collections()
+        }
+        fn collection_exists<'a>(&'a self, coll: &'a CollectionId) -> Fut<'a, bool> {
+            self.inner.collection_exists(coll)
+        }
+        fn kv_get<'a>(&'a self, ns: &'a str, key: &'a [u8]) -> Fut<'a, Option<Bytes>> {
+            self.inner.kv_get(ns, key)
+        }
+        fn kv_list<'a>(
+            &'a self,
+            ns: &'a str,
+            after: Option<&'a [u8]>,
+            max: usize,
+        ) -> Fut<'a, cuttle_objectstore::Page<(Bytes, Bytes)>> {
+            self.inner.kv_list(ns, after, max)
+        }
+        fn statfs(&self) -> cuttle_objectstore::StatFs {
+            self.inner.statfs()
+        }
+    }
+
+    /// A shard object's data and version, as one transaction (what a sub-write of a
+    /// whole object commits).
+    fn version_write(coll: &CollectionId, name: &str, v: Version, data: &[u8]) -> Transaction {
+        let mut t = Transaction::new();
+        t.write_full(coll, name, Bytes::copy_from_slice(data))
+            .set_attr(
+                coll,
+                name,
+                XATTR_VERSION,
+                Bytes::copy_from_slice(&v.to_bytes()),
+            )
+            .set_attr(
+                coll,
+                name,
+                XATTR_SIZE,
+                Bytes::copy_from_slice(&meta::size_bytes(data.len() as u64)),
+            );
+        t
+    }
+
+    /// Versions 1.. of one object and their bytes; `landing` of them (from the second)
+    /// are queued to land one before each data read.
+    async fn racing(landing: usize) -> (ShardStore, CollectionId, Vec<(Version, Vec<u8>)>) {
+        let coll = CollectionId::new("1.0").unwrap();
+        let versions: Vec<(Version, Vec<u8>)> = (1..=6u64)
+            .map(|i| (Version { epoch: 1, seq: i }, vec![i as u8; 4096]))
+            .collect();
+        let store = WriteBeforeRead {
+            inner: MemStore::new(1 << 30),
+            pending: Mutex::new(
+                versions[1..=landing]
+                    .iter()
+                    .map(|(v, d)| version_write(&coll, "o", *v, d))
+                    .collect(),
+            ),
+        };
+        let mut first = Transaction::new();
+        first.create_collection(&coll);
+        store.inner.queue_transaction(first).await.unwrap();
+        let (v, d) = &versions[0];
+        store
+            .inner
+            .queue_transaction(version_write(&coll, "o", *v, d))
+            .await
+            .unwrap();
+        (ShardStore::new(Arc::new(store)), coll, versions)
+    }
+
+    /// A write landing between the metadata and the data read must not pair the old
+    /// version's number with the new bytes: a direct read trusts that number (an EC
+    /// read mixing two versions' chunks was seen under racing overwrites).
+    #[tokio::test]
+    async fn a_read_never_pairs_one_versions_number_with_anothers_bytes() {
+        let (s, coll, versions) = racing(1).await;
+        let got = s.read(&coll, "o", 0, 0, None).await.unwrap();
+        let (v2, d2) = &versions[1];
+        assert_eq!(got.version, *v2, "the version the bytes belong to");
+        assert_eq!(got.data.as_ref(), d2.as_slice());
+        assert_eq!(got.object_size, d2.len() as u64);
+    }
+
+    /// Writes landing before every attempt: the read gives up with a retryable error
+    /// rather than answering with bytes of no stated version.
+    #[tokio::test]
+    async fn a_read_that_never_sees_one_version_whole_fails_to_be_retried() {
+        let (s, coll, _) = racing(READ_ATTEMPTS + 1).await;
+        let err = s.read(&coll, "o", 0, 0, None).await.unwrap_err();
+        assert!(matches!(err, OsdError::Changing(_)), "{err}");
+        assert_eq!(err.to_status().code(), tonic::Code::Unavailable);
     }
 }
