@@ -15,8 +15,8 @@ use futures::StreamExt;
 
 type StdError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Stripes of 256 KiB and a budget of four of them (each stripe holds two shares while
-/// written: at most two stripes in flight in the whole store). Twelve uploads of about
+/// Stripes of 256 KiB and a budget of four of them (at most four stripes in flight in
+/// the whole store, filled, written or hashed). Twelve uploads of about
 /// 3 MiB, sent in 64 KiB chunks, each cut into 12–13 stripes: each upload's MD5 stream
 /// collects a stripe while its previous one is still hashed, so this is where an
 /// upload waiting for budget while holding a collected stripe would hang them all.

@@ -30,6 +30,14 @@ use crate::watch::MapWatcher;
 
 type Osd = OsdClient<InterceptedService<Channel, ClientAuth>>;
 
+/// A connection to one OSD: its generated client and, over the same channel, the
+/// signed service that calls built by hand (`cuttle_proto::payload`) go through.
+#[derive(Debug, Clone)]
+struct OsdLink {
+    client: Osd,
+    raw: InterceptedService<Channel, ClientAuth>,
+}
+
 /// Default deadline of one object operation, retries included.
 pub const OP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -63,7 +71,7 @@ struct Inner {
     watcher: MapWatcher,
     secret: ClusterSecret,
     channels: ChannelConfig,
-    osds: Mutex<HashMap<OsdId, (String, Osd)>>,
+    osds: Mutex<HashMap<OsdId, (String, OsdLink)>>,
     hierarchy: Mutex<Option<(u64, Arc<Hierarchy>)>>,
     /// Erasure codecs by profile, for direct reads.
     codecs: Mutex<HashMap<EcProfile, Arc<dyn ErasureCode>>>,
@@ -187,19 +195,26 @@ impl Cluster {
     }
 
     pub(crate) fn osd(&self, id: OsdId, addr: &str) -> Result<Osd, ClientError> {
+        self.link(id, addr).map(|l| l.client)
+    }
+
+    /// The connection to OSD `id` at `addr` (made once, lazily connecting).
+    fn link(&self, id: OsdId, addr: &str) -> Result<OsdLink, ClientError> {
         let mut osds = self.inner.osds.lock();
-        if let Some((a, c)) = osds.get(&id)
+        if let Some((a, l)) = osds.get(&id)
             && a == addr
         {
-            return Ok(c.clone());
+            return Ok(l.clone());
         }
         let ch = cuttle_rpc::channel::lazy_channel(addr, &self.inner.channels)
             .map_err(|e| ClientError::Config(format!("{id} address {addr:?}: {e}")))?;
-        let c = OsdClient::with_interceptor(ch, ClientAuth::new(self.inner.secret.clone()))
+        let raw = InterceptedService::new(ch, ClientAuth::new(self.inner.secret.clone()));
+        let client = OsdClient::new(raw.clone())
             .max_decoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(cuttle_rpc::channel::MAX_MESSAGE_BYTES);
-        osds.insert(id, (addr.to_string(), c.clone()));
-        Ok(c)
+        let link = OsdLink { client, raw };
+        osds.insert(id, (addr.to_string(), link.clone()));
+        Ok(link)
     }
 
     /// The erasure codec of a profile (built once per profile).
@@ -271,6 +286,22 @@ impl Cluster {
         F: Fn(Osd, u64, pb::PgRef) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
+        self.on_primary_link(pool, route, |link, epoch, pg| f(link.client, epoch, pg))
+            .await
+    }
+
+    /// [`Cluster::on_primary`] with the whole connection, for calls built by hand.
+    async fn on_primary_link<T, R, F, Fut>(
+        &self,
+        pool: PoolId,
+        route: R,
+        f: F,
+    ) -> Result<T, ClientError>
+    where
+        R: Fn(&cuttle_types::Pool) -> PgId,
+        F: Fn(OsdLink, u64, pb::PgRef) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
         let start = Instant::now();
         let mut last = String::from("no attempt");
         let mut pause = Duration::from_millis(50);
@@ -286,7 +317,7 @@ impl Cluster {
             let pg = route(p);
             let target = self.primary(&map, pg);
             if let Some((osd, addr)) = target {
-                let client = self.osd(osd, &addr)?;
+                let client = self.link(osd, &addr)?;
                 let pg_ref = pb::PgRef {
                     pool: pg.pool.0,
                     seed: pg.seed,
@@ -381,10 +412,32 @@ impl IoCtx {
         Ok((v.epoch, v.seq))
     }
 
-    /// Replaces the object's data.
+    /// Replaces the object's data. The data is sent as it is, not copied into an
+    /// encoded message (`cuttle_proto::payload`).
     pub async fn write_full(&self, object: &str, data: Bytes) -> Result<(u64, u64), ClientError> {
-        self.mutate(object, vec![op(pb::object_op::Op::WriteFull(data))])
-            .await
+        let r = self
+            .cluster
+            .on_primary_link(self.pool, Self::route(object), |mut link, epoch, pg| {
+                let head = pb::MutateRequest {
+                    epoch,
+                    pg: Some(pg),
+                    object: object.to_string(),
+                    ops: Vec::new(),
+                };
+                let data = data.clone();
+                async move {
+                    cuttle_proto::payload::mutate_write_full(
+                        &mut link.raw,
+                        &head,
+                        data,
+                        cuttle_rpc::channel::MAX_MESSAGE_BYTES,
+                    )
+                    .await
+                }
+            })
+            .await?;
+        let v = r.version.unwrap_or_default();
+        Ok((v.epoch, v.seq))
     }
 
     /// Deletes the object.

@@ -20,6 +20,7 @@ mod generated {
 
 pub mod codec;
 pub mod convert;
+pub mod payload;
 
 pub use convert::ProtoError;
 pub use generated::*;

@@ -9,12 +9,12 @@
 //! Reading: stripes are fetched in order with `get_prefetch` reads ahead. Stripe
 //! buffers in flight, in either direction, hold permits of one gateway-wide byte
 //! budget, so memory stays bounded whatever the object sizes and the uploads in
-//! flight. An upload's stripe holds twice its size from the moment it is filled: its
-//! own share stays with its bytes until both its write and the MD5 are done with them
-//! (`Bytes::from_owner`), the other covers the copy its write encodes into the gRPC
-//! message and is given back when the write is answered. A download's stripe holds its
-//! share while it is fetched; a fetched stripe the client has not read yet is not
-//! counted (docs/benchmarks.md).
+//! flight. An upload's stripe holds its share from the moment it is filled until both
+//! its write and the MD5 are done with its bytes (the share travels with them,
+//! `Bytes::from_owner`); the write sends those bytes as they are
+//! (`cuttle_proto::payload`), so there is no other copy to count. A download's stripe
+//! holds its share while it is fetched; a fetched stripe the client has not read yet
+//! is not counted (docs/benchmarks.md).
 //!
 //! A body whose declared length is at most the caller's inline limit is not written
 //! here at all: it is hashed the same way and handed back ([`Written::inline`]) to be
@@ -144,7 +144,7 @@ impl DataStore {
         let inline = expected_len.filter(|&l| l > 0 && l <= inline_max);
         // An inline body is one "stripe" of its whole length, kept instead of written.
         let stripe = inline.unwrap_or(self.tuning.stripe);
-        let (tx, mut rx) = mpsc::channel::<(u64, Bytes, OwnedSemaphorePermit)>(1);
+        let (tx, mut rx) = mpsc::channel::<(u64, Bytes)>(1);
         let cutting = ingest(
             body,
             hashes,
@@ -171,10 +171,10 @@ impl DataStore {
             let mut writes: JoinSet<Result<(), RgwError>> = JoinSet::new();
             let mut sent = 0u64;
             let mut failure: Option<WriteError> = None;
-            let mut kept: Option<(Bytes, OwnedSemaphorePermit)> = None;
-            while let Some((n, data, permit)) = rx.recv().await {
+            let mut kept: Option<Bytes> = None;
+            while let Some((n, data)) = rx.recv().await {
                 if inline.is_some() {
-                    kept = Some((data, permit));
+                    kept = Some(data);
                     continue;
                 }
                 sent = sent.max(n + 1);
@@ -189,9 +189,10 @@ impl DataStore {
                 let io = self.io.clone();
                 let name = format!("{instance}.{n}");
                 writes.spawn(async move {
-                    let r = io.write_full(&name, data).await.map(|_| ());
-                    drop(permit);
-                    r.map_err(RgwError::from)
+                    io.write_full(&name, data)
+                        .await
+                        .map(|_| ())
+                        .map_err(RgwError::from)
                 });
             }
             drop(rx);
@@ -215,7 +216,7 @@ impl DataStore {
                             ss: if inline.is_some() { 0 } else { stripe },
                         },
                         digests,
-                        inline: inline.map(|_| kept.map(|(data, _)| data).unwrap_or_default()),
+                        inline: inline.map(|_| kept.unwrap_or_default()),
                     }),
                     Err(e) => Err(WriteError::Body(format!("hashing thread: {e}"))),
                 },
@@ -350,7 +351,7 @@ async fn ingest<S>(
     stripe: u64,
     expected_len: Option<u64>,
     budget: Arc<Semaphore>,
-    tx: mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
+    tx: mpsc::Sender<(u64, Bytes)>,
     limit: u64,
 ) -> Result<(Hashers, u64), WriteError>
 where
@@ -360,9 +361,8 @@ where
     let mut total = 0u64;
     let mut index = 0u64;
     let mut buf = BytesMut::new();
-    // The budget held for the stripe being filled, and how much of it is the stripe's
-    // own share (the rest covers the encoded copy while it is written).
-    let mut permit: Option<(OwnedSemaphorePermit, u32)> = None;
+    // The budget share of the stripe being filled.
+    let mut permit: Option<OwnedSemaphorePermit> = None;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| WriteError::Body(e.to_string()))?;
         hashers.update_checksum(&chunk);
@@ -383,10 +383,9 @@ where
             if permit.is_none() {
                 let remaining = expected_len.map_or(stripe, |e| e.saturating_sub(index * stripe));
                 let cap = remaining.clamp(1, stripe);
-                let share = units(cap);
-                let (p, got) = take_budget(&budget, share.saturating_mul(2), hashers).await?;
+                let (p, got) = take_budget(&budget, units(cap), hashers).await?;
                 hashers = got;
-                permit = Some((p, share));
+                permit = Some(p);
                 buf.reserve(usize::try_from(cap).unwrap_or(0));
             }
             let room = usize::try_from(stripe).unwrap_or(usize::MAX) - buf.len();
@@ -413,8 +412,7 @@ where
     Ok((hashers, total))
 }
 
-/// Budget for the next stripe: `units` for the stripe and the copy of it that its
-/// write encodes. When the budget is spent, the upload first waits until the lane
+/// Budget for the next stripe, `units` of it. When the budget is spent, the upload first waits until the lane
 /// services have hashed what it handed them (on a blocking thread): a stripe's share
 /// is held until both its write and its hashing are done, and a stripe collected by
 /// the MD5 stream but not handed to the service is hashed only when this upload goes
@@ -462,29 +460,26 @@ impl AsRef<[u8]> for Budgeted {
 
 /// Sends a full stripe to its write, then to the MD5, which hashes it while it is
 /// written. (The MD5 takes stripes, not the received chunks: a chunk it kept would pin
-/// hyper's whole read buffer, and the stripe is in memory anyway.) The stripe carries
-/// its own budget share; the write gets the share of its encoded copy. When handing
+/// hyper's whole read buffer, and the stripe is in memory anyway.) The stripe's bytes
+/// carry its budget share. When handing
 /// it to the MD5 would block until the lane services catch up (a long upload's earlier
 /// stripes still being hashed), that is done on a blocking thread: the intake may be
 /// running on a reactor thread.
 async fn hand_over(
     index: u64,
     buf: &mut BytesMut,
-    permit: &mut Option<(OwnedSemaphorePermit, u32)>,
+    permit: &mut Option<OwnedSemaphorePermit>,
     mut hashers: Hashers,
-    tx: &mpsc::Sender<(u64, Bytes, OwnedSemaphorePermit)>,
+    tx: &mpsc::Sender<(u64, Bytes)>,
 ) -> Result<Hashers, WriteError> {
-    let Some((mut encoded_share, share)) = permit.take() else {
+    let Some(share) = permit.take() else {
         return Err(WriteError::Body("stripe without budget".into()));
-    };
-    let Some(share) = encoded_share.split(share as usize) else {
-        return Err(WriteError::Body("stripe budget short".into()));
     };
     let data = Bytes::from_owner(Budgeted {
         data: std::mem::take(buf).freeze(),
         _share: share,
     });
-    tx.send((index, data.clone(), encoded_share))
+    tx.send((index, data.clone()))
         .await
         .map_err(|_| WriteError::Body("upload abandoned".into()))?;
     if !hashers.lanes_would_wait(data.len()) {
