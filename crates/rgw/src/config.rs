@@ -174,7 +174,7 @@ fn default_prefetch() -> usize {
     2
 }
 fn default_budget() -> u64 {
-    160
+    128
 }
 fn default_inline_max() -> u64 {
     INLINE_MAX_DEFAULT
