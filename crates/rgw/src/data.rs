@@ -412,12 +412,13 @@ where
     Ok((hashers, total))
 }
 
-/// Budget for the next stripe, `units` of it. When the budget is spent, the upload first waits until the lane
-/// services have hashed what it handed them (on a blocking thread): a stripe's share
-/// is held until both its write and its hashing are done, and a stripe collected by
-/// the MD5 stream but not handed to the service is hashed only when this upload goes
-/// on, so an upload must never wait for budget while holding such a stripe (uploads
-/// waiting on each other's stripes could hold the whole budget).
+/// Budget for the next stripe, `units` of it. When the budget is spent, the upload
+/// first waits until the lane services have hashed what it handed them (on a blocking
+/// thread): a stripe's share is held until both its write and its hashing are done,
+/// and a stripe collected by the MD5 stream but not handed to the service is hashed
+/// only when this upload goes on, so an upload must never wait for budget while
+/// holding such a stripe (uploads waiting on each other's stripes could hold the whole
+/// budget).
 async fn take_budget(
     budget: &Arc<Semaphore>,
     units: u32,
@@ -461,10 +462,9 @@ impl AsRef<[u8]> for Budgeted {
 /// Sends a full stripe to its write, then to the MD5, which hashes it while it is
 /// written. (The MD5 takes stripes, not the received chunks: a chunk it kept would pin
 /// hyper's whole read buffer, and the stripe is in memory anyway.) The stripe's bytes
-/// carry its budget share. When handing
-/// it to the MD5 would block until the lane services catch up (a long upload's earlier
-/// stripes still being hashed), that is done on a blocking thread: the intake may be
-/// running on a reactor thread.
+/// carry its budget share. When handing it to the MD5 would block until the lane
+/// services catch up (a long upload's earlier stripes still being hashed), that is
+/// done on a blocking thread: the intake may be running on a reactor thread.
 async fn hand_over(
     index: u64,
     buf: &mut BytesMut,
