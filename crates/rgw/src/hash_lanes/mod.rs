@@ -714,6 +714,28 @@ pub(crate) mod tests {
         assert!(m.would_wait(1), "the tail completes a block");
     }
 
+    #[test]
+    fn a_settled_stream_holds_none_of_its_data_and_hashes_on() {
+        let data = Bytes::from(pseudo_random(3 * JOB_BYTES + 100, 9));
+        let mut m = Md5Stream::new();
+        assert!(!m.holds_data());
+        m.update(data.slice(..2 * JOB_BYTES));
+        m.update(data.slice(2 * JOB_BYTES..3 * JOB_BYTES + 50));
+        assert!(
+            m.holds_data(),
+            "whole blocks handed in are collected or in the service"
+        );
+        m.settle_all();
+        assert!(
+            !m.holds_data(),
+            "settled: only the partial block's copy is kept"
+        );
+        m.update(data.slice(3 * JOB_BYTES + 50..));
+        let mut reference = LaneStream::<Md5>::new();
+        reference.update(data.clone());
+        assert_eq!(m.finish(), reference.finish());
+    }
+
     /// The hash of `s`, in one update.
     pub(crate) fn one<H: LaneHash>(s: &[u8]) -> H::Digest {
         let mut m = LaneStream::<H>::new();
